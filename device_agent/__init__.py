@@ -1,0 +1,8 @@
+"""edgebench device agent: timed inference on bundle artifacts, reported as JSON.
+
+Runs on Python 3.9+ with numpy and one runtime (onnxruntime, ai-edge-litert or tflite_runtime); psutil is
+optional. It imports neither torch nor edgebench.
+"""
+
+__version__ = "0.1.0"
+RESULT_SCHEMA_VERSION = 1

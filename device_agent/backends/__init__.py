@@ -1,0 +1,77 @@
+"""Inference backends, one registry entry each; the artifact's format picks the default one."""
+
+from __future__ import annotations
+
+from typing import Callable, Dict, List, Optional
+
+import numpy as np
+
+from device_agent.errors import AgentError
+
+
+class Backend:
+    """Load once, then `invoke` in the timed loop; `prepare`/`finish` convert outside the clock."""
+
+    name = "backend"
+    max_batch: Optional[int] = None  # None: any batch size
+
+    def version(self) -> Optional[str]:
+        return None
+
+    def load(self, path: str, threads: int) -> None:
+        raise NotImplementedError
+
+    def input_shape(self) -> List[int]:
+        raise NotImplementedError
+
+    def prepare(self, inputs: np.ndarray):
+        """float32 model input -> what `invoke` takes (quantized for integer inputs)."""
+        return inputs
+
+    def invoke(self, prepared):
+        raise NotImplementedError
+
+    def finish(self, raw) -> np.ndarray:
+        """What `invoke` returned -> float32 logits."""
+        return np.asarray(raw, dtype=np.float32)
+
+    def close(self) -> None:
+        pass
+
+
+def _onnxruntime() -> Backend:
+    from device_agent.backends.onnxruntime_backend import OnnxRuntimeBackend
+
+    return OnnxRuntimeBackend()
+
+
+def _tflite() -> Backend:
+    from device_agent.backends.tflite_backend import TfliteBackend
+
+    return TfliteBackend()
+
+
+def _null() -> Backend:
+    from device_agent.backends.null_backend import NullBackend
+
+    return NullBackend()
+
+
+BACKENDS: Dict[str, Callable[[], Backend]] = {"onnxruntime": _onnxruntime, "tflite": _tflite, "null": _null}
+FORMAT_BACKENDS = {"onnx": "onnxruntime", "tflite": "tflite"}
+
+
+def backend_for(artifact_format: str, override: Optional[str] = None) -> Backend:
+    if override is not None:
+        if override not in BACKENDS:
+            raise AgentError(f"unknown backend '{override}': choose from {', '.join(sorted(BACKENDS))}")
+        return BACKENDS[override]()
+    if artifact_format not in FORMAT_BACKENDS:
+        raise AgentError(f"unknown artifact format '{artifact_format}': this agent runs "
+                         f"{', '.join(sorted(FORMAT_BACKENDS))}")
+    return BACKENDS[FORMAT_BACKENDS[artifact_format]]()
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:300]

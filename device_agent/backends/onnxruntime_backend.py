@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+from typing import List, Optional
+
+from device_agent.backends import Backend, first_line
+from device_agent.errors import AgentError
+
+
+class OnnxRuntimeBackend(Backend):
+    name = "onnxruntime"
+
+    def __init__(self):
+        try:
+            import onnxruntime
+        except ImportError:
+            raise AgentError("onnxruntime is not installed on this device: pip install onnxruntime") from None
+        self.ort = onnxruntime
+        self.session = None
+
+    def version(self) -> Optional[str]:
+        return self.ort.__version__
+
+    def load(self, path: str, threads: int) -> None:
+        options = self.ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = self.ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = self.ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3
+        try:
+            self.session = self.ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own exception types for bad files
+            raise AgentError(f"onnxruntime cannot load {path}: {first_line(exc)}") from None
+        model_input = self.session.get_inputs()[0]
+        self.input_name = model_input.name
+        self.output_names = [self.session.get_outputs()[0].name]
+        batch = model_input.shape[0]
+        self.max_batch = batch if isinstance(batch, int) and batch > 0 else None
+
+    def input_shape(self) -> List[int]:
+        return [d if isinstance(d, int) else -1 for d in self.session.get_inputs()[0].shape]
+
+    def invoke(self, prepared):
+        return self.session.run(self.output_names, {self.input_name: prepared})[0]
+
+    def close(self) -> None:
+        self.session = None

@@ -1,0 +1,81 @@
+"""TFLite through ai-edge-litert, else tflite_runtime, else tensorflow.lite; XNNPACK with N threads."""
+
+from __future__ import annotations
+
+from typing import List, Optional
+
+import numpy as np
+
+from device_agent.backends import Backend, first_line
+from device_agent.errors import AgentError
+
+
+def _interpreter_class():
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+
+        import ai_edge_litert
+
+        return Interpreter, "ai-edge-litert " + getattr(ai_edge_litert, "__version__", "?")
+    except ImportError:
+        pass
+    try:
+        from tflite_runtime.interpreter import Interpreter
+
+        import tflite_runtime
+
+        return Interpreter, "tflite_runtime " + getattr(tflite_runtime, "__version__", "?")
+    except ImportError:
+        pass
+    try:
+        import tensorflow as tf
+
+        return tf.lite.Interpreter, "tensorflow " + tf.__version__
+    except ImportError:
+        raise AgentError("no TFLite interpreter is installed on this device: pip install ai-edge-litert") from None
+
+
+class TfliteBackend(Backend):
+    name = "tflite"
+    max_batch = 1
+
+    def __init__(self):
+        self.interpreter_class, self._version = _interpreter_class()
+        self.interpreter = None
+
+    def version(self) -> Optional[str]:
+        return self._version
+
+    def load(self, path: str, threads: int) -> None:
+        try:
+            self.interpreter = self.interpreter_class(model_path=path, num_threads=threads or None)
+            self.interpreter.allocate_tensors()
+        except Exception as exc:  # interpreters raise ValueError/RuntimeError for bad files
+            raise AgentError(f"the TFLite interpreter cannot load {path}: {first_line(exc)}") from None
+        self.input_detail = self.interpreter.get_input_details()[0]
+        self.output_detail = self.interpreter.get_output_details()[0]
+
+    def input_shape(self) -> List[int]:
+        return [int(d) for d in self.input_detail["shape"]]
+
+    def prepare(self, inputs: np.ndarray):
+        dtype = self.input_detail["dtype"]
+        if np.issubdtype(dtype, np.integer):
+            scale, zero_point = self.input_detail["quantization"]
+            info = np.iinfo(dtype)
+            return np.clip(np.round(inputs / scale + zero_point), info.min, info.max).astype(dtype)
+        return inputs.astype(dtype)
+
+    def invoke(self, prepared):
+        self.interpreter.set_tensor(self.input_detail["index"], prepared)
+        self.interpreter.invoke()
+        return self.interpreter.get_tensor(self.output_detail["index"])
+
+    def finish(self, raw) -> np.ndarray:
+        if np.issubdtype(raw.dtype, np.integer):
+            scale, zero_point = self.output_detail["quantization"]
+            return (raw.astype(np.float32) - zero_point) * np.float32(scale)
+        return raw.astype(np.float32)
+
+    def close(self) -> None:
+        self.interpreter = None

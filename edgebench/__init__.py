@@ -1,0 +1,3 @@
+"""edgebench: compress CNN image classifiers, export them to ONNX and TFLite, measure them on devices."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,80 @@
+"""Resize and normalisation, recorded so the device side reproduces them exactly.
+
+Host side: images are resized once (PIL bilinear) to the model's input size and kept as uint8.
+Device side: `(x / 255 - mean) / std` in float32, then the artifact's layout. The same formula lives in
+`device_agent.bundle`, the contract's other end.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Tuple
+
+import numpy as np
+
+from edgebench.data.imageset import ImageSet
+from edgebench.errors import EdgebenchError
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    input_size: Tuple[int, int]  # (height, width)
+    channels: int
+    mean: Tuple[float, ...]
+    std: Tuple[float, ...]
+    resize: str = "bilinear"
+    scale: float = 255.0
+
+    def as_dict(self) -> dict:
+        out = asdict(self)
+        out["input_size"] = list(self.input_size)
+        out["mean"], out["std"] = list(self.mean), list(self.std)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Preprocess":
+        return cls(tuple(data["input_size"]), int(data["channels"]), tuple(data["mean"]), tuple(data["std"]),
+                   data.get("resize", "bilinear"), float(data.get("scale", 255.0)))
+
+
+def resize_images(imageset: ImageSet, size: Tuple[int, int], channels: int) -> ImageSet:
+    """Resize to (height, width) and convert to the wanted channel count; stays uint8 NHWC."""
+    if channels not in (1, 3):
+        raise EdgebenchError(f"input channels {channels} is not supported: choose 1 or 3")
+    images = imageset.images
+    if images.shape[-1] != channels:
+        images = np.repeat(images, 3, axis=-1) if channels == 3 else _to_grey(images)
+    if images.shape[1:3] != tuple(size):
+        from PIL import Image
+
+        height, width = size
+        mode_squeeze = images.shape[-1] == 1
+        resized = []
+        for image in images:
+            pil = Image.fromarray(image[..., 0] if mode_squeeze else image)
+            resized.append(np.asarray(pil.resize((width, height), Image.BILINEAR), dtype=np.uint8))
+        images = np.stack(resized)
+        if mode_squeeze:
+            images = images[..., None]
+    return ImageSet(np.ascontiguousarray(images), imageset.labels, imageset.class_names, imageset.source)
+
+
+def _to_grey(images: np.ndarray) -> np.ndarray:
+    weights = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R 601-2 luma, as PIL's "L"
+    return np.clip(np.round(images.astype(np.float32) @ weights), 0, 255).astype(np.uint8)[..., None]
+
+
+def fit_normalisation(imageset: ImageSet, scale: float = 255.0) -> Tuple[Tuple[float, ...], Tuple[float, ...]]:
+    """Per-channel mean and std of the (already resized) training images, in [0, 1] units."""
+    pixels = imageset.images.reshape(-1, imageset.images.shape[-1]).astype(np.float64) / scale
+    mean = pixels.mean(axis=0)
+    std = np.maximum(pixels.std(axis=0), 1e-3)
+    return tuple(round(float(m), 6) for m in mean), tuple(round(float(s), 6) for s in std)
+
+
+def normalise(images: np.ndarray, preprocess: Preprocess) -> np.ndarray:
+    """uint8 NHWC -> float32 NCHW, the torch and ONNX input."""
+    mean = np.asarray(preprocess.mean, dtype=np.float32)
+    std = np.asarray(preprocess.std, dtype=np.float32)
+    x = (images.astype(np.float32) / np.float32(preprocess.scale) - mean) / std
+    return np.ascontiguousarray(x.transpose(0, 3, 1, 2))

@@ -1,0 +1,50 @@
+"""The bundle manifest: the versioned contract between the host and the device agent."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+from typing import Any, Dict
+
+from edgebench.errors import EdgebenchError
+from edgebench.fileio import sha256_file
+
+MANIFEST_FILE = "manifest.json"
+MANIFEST_KIND = "edgebench.bundle"
+MANIFEST_VERSION = 1
+
+
+def schema(name: str) -> Dict[str, Any]:
+    """A JSON Schema shipped with the agent (`manifest` or `result`)."""
+    from importlib import resources
+
+    return json.loads(resources.files("device_agent").joinpath("schemas", f"{name}.schema.json").read_text())
+
+
+def validate(document: Dict[str, Any], name: str, where: str) -> None:
+    import jsonschema
+
+    try:
+        jsonschema.validate(document, schema(name))
+    except jsonschema.ValidationError as exc:
+        location = "/".join(str(p) for p in exc.absolute_path) or "(top level)"
+        raise EdgebenchError(f"{where} does not follow the {name} schema at {location}: {exc.message[:200]}") from None
+
+
+def file_facts(path: Path) -> Dict[str, Any]:
+    data = path.read_bytes()
+    return {"file": path.name, "sha256": sha256_file(path), "bytes": len(data),
+            "gzip_bytes": len(gzip.compress(data, compresslevel=6, mtime=0))}
+
+
+def read_manifest(bundle: Path) -> Dict[str, Any]:
+    path = Path(bundle) / MANIFEST_FILE
+    if not path.is_file():
+        raise EdgebenchError(f"{bundle} is not a bundle: {MANIFEST_FILE} is missing")
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise EdgebenchError(f"{path} is not valid JSON: {exc}") from None
+    validate(manifest, "manifest", str(path))
+    return manifest

@@ -1,0 +1,53 @@
+"""The model registry and its one factory."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, Tuple
+
+from edgebench.registry import Registry
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """A named architecture: how to build it and what it is."""
+
+    name: str
+    build: Callable[..., Any]
+    family: str
+    description: str
+    input_size: int = 32
+    techniques: Tuple[str, ...] = ()
+    defaults: Dict[str, Any] = field(default_factory=dict)
+
+
+MODELS: "Registry[ModelEntry]" = Registry("model")
+
+
+def register_model(name: str, build: Callable[..., Any], *, family: str, description: str,
+                   input_size: int = 32, techniques: Tuple[str, ...] = (), **defaults: Any) -> ModelEntry:
+    return MODELS.add(name, ModelEntry(name, build, family, description, input_size, techniques, defaults))
+
+
+def create_model(name: str, *, num_classes: int = 10, in_channels: int = 3, **overrides: Any):
+    """Build a registered model with freshly initialised weights."""
+    from edgebench.models import _load_zoo
+
+    _load_zoo()
+    entry = MODELS.get(name)
+    kwargs = {**entry.defaults, **overrides}
+    return entry.build(num_classes=num_classes, in_channels=in_channels, **kwargs)
+
+
+def model_names() -> list:
+    from edgebench.models import _load_zoo
+
+    _load_zoo()
+    return MODELS.names()
+
+
+def model_entry(name: str) -> ModelEntry:
+    from edgebench.models import _load_zoo
+
+    _load_zoo()
+    return MODELS.get(name)

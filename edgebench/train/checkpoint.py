@@ -1,0 +1,95 @@
+"""Checkpoints that carry everything export needs: model name and config, preprocessing, classes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Optional, Tuple
+
+from edgebench.data.preprocess import Preprocess
+from edgebench.errors import EdgebenchError
+from edgebench.fileio import atomic_path
+
+CHECKPOINT_FORMAT = "edgebench.checkpoint"
+CHECKPOINT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    model_name: str
+    model_config: Dict[str, Any]  # create_model keyword arguments: num_classes, in_channels, ...
+    preprocess: Preprocess
+    class_names: Tuple[str, ...]
+    state_dict: Dict[str, Any]
+    accuracy: Optional[float] = None
+    dataset: Dict[str, Any] = field(default_factory=dict)
+    train: Dict[str, Any] = field(default_factory=dict)
+    history: Tuple[Dict[str, float], ...] = ()
+    extra: Dict[str, Any] = field(default_factory=dict)
+
+    def build_model(self):
+        from edgebench.models import create_model
+
+        model = create_model(self.model_name, **self.model_config)
+        try:
+            model.load_state_dict(self.state_dict)
+        except RuntimeError as exc:
+            first = str(exc).strip().splitlines()[0]
+            raise EdgebenchError(f"checkpoint weights do not fit model '{self.model_name}': {first}") from None
+        return model.eval()
+
+
+def save_checkpoint(path, checkpoint: Checkpoint) -> None:
+    import torch
+
+    payload = {
+        "format": CHECKPOINT_FORMAT,
+        "version": CHECKPOINT_VERSION,
+        "model": {"name": checkpoint.model_name, "config": dict(checkpoint.model_config)},
+        "preprocess": checkpoint.preprocess.as_dict(),
+        "class_names": list(checkpoint.class_names),
+        "accuracy": checkpoint.accuracy,
+        "dataset": dict(checkpoint.dataset),
+        "train": dict(checkpoint.train),
+        "history": [dict(h) for h in checkpoint.history],
+        "extra": dict(checkpoint.extra),
+        "state_dict": checkpoint.state_dict,
+    }
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def load_checkpoint(path) -> Checkpoint:
+    import pickle
+    import zipfile
+
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise EdgebenchError(f"checkpoint {path} does not exist")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as exc:
+        first = (str(exc).strip().splitlines() or ["unreadable"])[0]
+        raise EdgebenchError(f"checkpoint {path} is corrupt or not a torch file: {first[:200]}") from None
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        raise EdgebenchError(f"{path} is not an edgebench checkpoint (train one with `edgebench train`)")
+    if payload.get("version") != CHECKPOINT_VERSION:
+        raise EdgebenchError(f"checkpoint {path} has version {payload.get('version')}; this edgebench reads "
+                             f"version {CHECKPOINT_VERSION}")
+    try:
+        return Checkpoint(
+            model_name=payload["model"]["name"],
+            model_config=dict(payload["model"]["config"]),
+            preprocess=Preprocess.from_dict(payload["preprocess"]),
+            class_names=tuple(payload["class_names"]),
+            state_dict=payload["state_dict"],
+            accuracy=payload.get("accuracy"),
+            dataset=dict(payload.get("dataset", {})),
+            train=dict(payload.get("train", {})),
+            history=tuple(payload.get("history", ())),
+            extra=dict(payload.get("extra", {})),
+        )
+    except (KeyError, TypeError) as exc:
+        raise EdgebenchError(f"checkpoint {path} is missing field {exc}") from None

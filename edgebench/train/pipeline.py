@@ -1,0 +1,44 @@
+"""data -> model -> train -> checkpoint, the body of `edgebench train`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Optional
+
+from edgebench.data import Preprocess, class_count, fit_normalisation, limit, load_split, resize_images
+from edgebench.train.checkpoint import Checkpoint, save_checkpoint
+from edgebench.train.recipe import TrainSpec
+
+
+def train_model(model_name: str, data: Optional[str], spec: TrainSpec, out: Path, *,
+                input_size: Optional[int] = None, in_channels: int = 3,
+                log: Callable[[str], None] = print) -> Checkpoint:
+    from edgebench.models import create_model, model_entry
+    from edgebench.train.trainer import train
+
+    entry = model_entry(model_name)  # fail on a bad name before loading any data
+    size = input_size or entry.input_size
+    train_raw, test_raw = load_split(data, "train"), load_split(data, "test")
+    train_set = resize_images(limit(train_raw, spec.train_limit, spec.seed), (size, size), in_channels)
+    test_set = resize_images(test_raw, (size, size), in_channels)
+    mean, std = fit_normalisation(train_set)
+    preprocess = Preprocess((size, size), in_channels, mean, std)
+    num_classes = class_count(train_set, test_set)
+    config = {"num_classes": num_classes, "in_channels": in_channels}
+    model = create_model(model_name, **config)
+    log(f"training {model_name} on {train_set.source}: {len(train_set)} train / {len(test_set)} test images, "
+        f"{num_classes} classes, {size}x{size}x{in_channels}, {spec.epochs} epochs ({spec.schedule})")
+    result = train(model, train_set, test_set, preprocess, spec, log=log)
+    checkpoint = Checkpoint(
+        model_name=model_name, model_config=config, preprocess=preprocess,
+        class_names=train_raw.class_names[:num_classes] if len(train_raw.class_names) >= num_classes
+        else tuple(str(i) for i in range(num_classes)),
+        state_dict={k: v.detach().clone() for k, v in model.state_dict().items()},
+        accuracy=result.accuracy,
+        dataset={"source": train_set.source, "train_images": len(train_set), "test_images": len(test_set)},
+        train=spec.as_dict(), history=result.history,
+        extra={"train_seconds": round(result.seconds, 1)},
+    )
+    save_checkpoint(out, checkpoint)
+    log(f"test accuracy {100 * result.accuracy:.2f} %  ->  {out}")
+    return checkpoint

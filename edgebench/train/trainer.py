@@ -1,0 +1,134 @@
+"""The training loop: in-memory tensors, batch augmentation, the recipe's schedule, a progress bar."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable, List, Optional
+
+import numpy as np
+
+from edgebench.data.imageset import ImageSet
+from edgebench.data.preprocess import Preprocess
+from edgebench.train.recipe import TrainSpec
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    accuracy: float
+    history: tuple
+    seconds: float
+
+
+def _to_tensor(imageset: ImageSet, device):
+    import torch
+
+    # uint8 NCHW on the device; augmentation and normalisation happen per batch.
+    return (torch.from_numpy(np.ascontiguousarray(imageset.images.transpose(0, 3, 1, 2))).to(device),
+            torch.from_numpy(imageset.labels).to(device))
+
+
+def _normaliser(preprocess: Preprocess, device):
+    import torch
+
+    mean = torch.tensor(preprocess.mean, dtype=torch.float32, device=device).view(1, -1, 1, 1)
+    std = torch.tensor(preprocess.std, dtype=torch.float32, device=device).view(1, -1, 1, 1)
+    scale = float(preprocess.scale)
+    return lambda batch: (batch.float() / scale - mean) / std
+
+
+def augment_batch(batch, spec: TrainSpec, generator):
+    """RandomCrop with zero padding and horizontal flip, on a uint8 NCHW batch (zero = black, as torchvision)."""
+    import torch
+    import torch.nn.functional as F
+
+    if "crop" in spec.augment and spec.crop_padding > 0:
+        pad = spec.crop_padding
+        height, width = batch.shape[-2:]
+        padded = F.pad(batch, (pad, pad, pad, pad))
+        offsets = torch.randint(0, 2 * pad + 1, (batch.shape[0], 2), generator=generator)
+        batch = torch.stack([padded[i, :, dy:dy + height, dx:dx + width]
+                             for i, (dy, dx) in enumerate(offsets.tolist())])
+    if "flip" in spec.augment:
+        flip = torch.rand(batch.shape[0], generator=generator) < 0.5
+        batch = torch.where(flip.view(-1, 1, 1, 1).to(batch.device), batch.flip(-1), batch)
+    return batch
+
+
+def evaluate(model, imageset: ImageSet, preprocess: Preprocess, device: str = "cpu", batch_size: int = 256) -> float:
+    """Top-1 accuracy in [0, 1]."""
+    import torch
+
+    images, labels = _to_tensor(imageset, device)
+    normalise = _normaliser(preprocess, device)
+    model.eval()
+    correct = 0
+    with torch.no_grad():
+        for start in range(0, len(labels), batch_size):
+            logits = model(normalise(images[start:start + batch_size]))
+            correct += int((logits.argmax(1) == labels[start:start + batch_size]).sum())
+    return correct / max(1, len(labels))
+
+
+def train(model, train_set: ImageSet, test_set: ImageSet, preprocess: Preprocess, spec: TrainSpec,
+          log: Callable[[str], None] = print, show_progress: Optional[bool] = None) -> TrainResult:
+    import torch
+    from tqdm import tqdm
+
+    torch.manual_seed(spec.seed)
+    generator = torch.Generator().manual_seed(spec.seed)
+    device = torch.device(spec.device)
+    model.to(device)
+    images, labels = _to_tensor(train_set, device)
+    normalise = _normaliser(preprocess, device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=spec.lr, momentum=spec.momentum,
+                                weight_decay=spec.weight_decay)
+    steps_per_epoch = (len(labels) + spec.batch_size - 1) // spec.batch_size
+    if spec.schedule == "onecycle":
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=spec.lr, epochs=spec.epochs,
+                                                        steps_per_epoch=steps_per_epoch, pct_start=spec.pct_start)
+    else:
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, patience=spec.plateau_patience)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    history: List[dict] = []
+    best_loss, stale = float("inf"), 0
+    started = time.perf_counter()
+    for epoch in range(1, spec.epochs + 1):
+        model.train()
+        order = torch.randperm(len(labels), generator=generator).to(device)
+        total_loss, total_correct = 0.0, 0
+        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch}/{spec.epochs}", unit="batch", leave=False,
+                   disable=(not show_progress) if show_progress is not None else None)
+        for step in bar:
+            index = order[step * spec.batch_size:(step + 1) * spec.batch_size]
+            batch = normalise(augment_batch(images[index], spec, generator))
+            logits = model(batch)
+            loss = loss_fn(logits, labels[index])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if spec.schedule == "onecycle":
+                scheduler.step()
+            total_loss += loss.item() * len(index)
+            total_correct += int((logits.argmax(1) == labels[index]).sum())
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+        bar.close()
+        train_loss = total_loss / len(labels)
+        if spec.schedule == "plateau":
+            scheduler.step(train_loss)
+        test_accuracy = evaluate(model, test_set, preprocess, spec.device)
+        history.append({"epoch": epoch, "train_loss": round(train_loss, 5),
+                        "train_accuracy": round(total_correct / len(labels), 5),
+                        "test_accuracy": round(test_accuracy, 5), "lr": optimizer.param_groups[0]["lr"]})
+        log(f"epoch {epoch}/{spec.epochs}  loss {train_loss:.4f}  train {100 * total_correct / len(labels):.2f} %  "
+            f"test {100 * test_accuracy:.2f} %  ({time.perf_counter() - started:.0f} s)")
+        if spec.schedule == "plateau":
+            if train_loss < best_loss - 1e-4:
+                best_loss, stale = train_loss, 0
+            else:
+                stale += 1
+                if stale >= spec.early_stop_patience:
+                    log(f"early stop: train loss has not improved for {stale} epochs")
+                    break
+    model.eval().to("cpu")
+    return TrainResult(history[-1]["test_accuracy"], tuple(history), time.perf_counter() - started)
