@@ -31,9 +31,9 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from edgebench.cli import export, models, report, train
+    from edgebench.cli import demo, export, models, report, train
 
-    for module in (models, train, export, report):
+    for module in (models, train, export, report, demo):
         cli.add_command(module.command)
 
 

@@ -107,6 +107,6 @@ register_model(
     description="small 3-stage ResNet (32/64/128): the demo model",
 )
 register_model(
-    "test_resnet", partial(ResNet, Bottleneck, (1, 1), (4, 8), stem_width=8), family="test",
+    "test_resnet", partial(ResNet, Bottleneck, (1, 1), (8, 16), stem_width=8), family="test",
     description="tiny bottleneck ResNet for tests",
 )

@@ -25,6 +25,9 @@ def train_model(model_name: str, data: Optional[str], spec: TrainSpec, out: Path
     preprocess = Preprocess((size, size), in_channels, mean, std)
     num_classes = class_count(train_set, test_set)
     config = {"num_classes": num_classes, "in_channels": in_channels}
+    import torch
+
+    torch.manual_seed(spec.seed)  # the initial weights too, whatever ran before in this process
     model = create_model(model_name, **config)
     log(f"training {model_name} on {train_set.source}: {len(train_set)} train / {len(test_set)} test images, "
         f"{num_classes} classes, {size}x{size}x{in_channels}, {spec.epochs} epochs ({spec.schedule})")

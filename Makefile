@@ -1,0 +1,34 @@
+# `make demo` and `make test` each create or refresh .venv, install what they need, and run.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.edgebench-installed
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.PHONY: setup demo test test-all bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml requirements/constraints.txt requirements/nodeps.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	# The CPU build of torch first: an unpinned torch would pull a multi-GB CUDA build.
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -c requirements/constraints.txt -e '.[host,convert,dev]'
+	$(BIN)/python -m pip install -q --no-deps -r requirements/nodeps.txt
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/edgebench demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+test-all: $(STAMP)
+	$(BIN)/python -m pytest -q -m "slow or not slow"
+
+bench: $(STAMP)
+	@ls bench/*.py | while read script; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+clean:
+	rm -rf $(VENV) demo-out bundles checkpoints results .pytest_cache

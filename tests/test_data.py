@@ -1,0 +1,120 @@
+import gzip
+import pickle
+import struct
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from edgebench.data import EMBEDDED, Preprocess, fit_normalisation, load_split, normalise, resize_images
+from edgebench.errors import EdgebenchError
+from tests.conftest import shared_dataset
+
+
+def write_idx(path, array):
+    codes = {np.uint8: 0x08}
+    header = struct.pack(">HBB", 0, codes[array.dtype.type], array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    with gzip.open(path, "wb") as handle:
+        handle.write(header + array.tobytes())
+
+
+def test_embedded_default_is_real_digits():
+    train, test = load_split(None, "train"), load_split(EMBEDDED, "test")
+    assert (len(train), len(test)) == (1437, 360)
+    assert train.images.shape[1:] == (8, 8, 1) and train.images.dtype == np.uint8
+    assert sorted(np.unique(train.labels)) == list(range(10))
+    assert train.images.std() > 30  # real strokes, not a constant image
+
+
+def test_idx_reader(tmp_path):
+    rng = np.random.default_rng(0)
+    for prefix, count in (("train", 12), ("t10k", 5)):
+        write_idx(tmp_path / f"{prefix}-images-idx3-ubyte.gz", rng.integers(0, 255, (count, 28, 28), dtype=np.uint8))
+        write_idx(tmp_path / f"{prefix}-labels-idx1-ubyte.gz", (np.arange(count) % 10).astype(np.uint8))
+    test = load_split(str(tmp_path), "test")
+    assert test.images.shape == (5, 28, 28, 1)
+    assert test.labels.tolist() == [0, 1, 2, 3, 4]
+
+
+def test_idx_reader_rejects_corrupt_file(tmp_path):
+    (tmp_path / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(b"\x01\x02\x03\x04garbage"))
+    (tmp_path / "train-labels-idx1-ubyte.gz").write_bytes(gzip.compress(b"\x00\x00\x08\x01\x00\x00\x00\x01\x05"))
+    with pytest.raises(EdgebenchError, match="not a valid IDX file"):
+        load_split(str(tmp_path), "train")
+
+
+def test_cifar_reader(tmp_path):
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    rng = np.random.default_rng(1)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        batch = {"data": rng.integers(0, 255, (4, 3072), dtype=np.uint8), "labels": [0, 1, 2, 9]}
+        (folder / name).write_bytes(pickle.dumps(batch))
+    names = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+    (folder / "batches.meta").write_bytes(pickle.dumps({"label_names": names}))
+    train = load_split(str(tmp_path), "train")
+    assert train.images.shape == (20, 32, 32, 3)
+    assert train.class_names[9] == "truck"
+    # Channel order: the first 1024 values of a row are the red plane.
+    raw = pickle.loads((folder / "test_batch").read_bytes())["data"][0]
+    test = load_split(str(folder), "test")
+    assert test.images[0, 0, 1, 0] == raw[1] and test.images[0, 0, 0, 2] == raw[2048]
+
+
+def test_imagefolder_reader_converts_greyscale(tmp_path):
+    rng = np.random.default_rng(2)
+    for split in ("train", "val"):
+        for cls in ("cat", "dog"):
+            (tmp_path / split / cls).mkdir(parents=True)
+            for index in range(3):
+                array = rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)
+                Image.fromarray(array).save(tmp_path / split / cls / f"{index}.png")
+    Image.fromarray(rng.integers(0, 255, (16, 16), dtype=np.uint8), mode="L").save(tmp_path / "val" / "dog" / "g.png")
+    test = load_split(str(tmp_path), "test")
+    assert test.images.shape == (7, 16, 16, 3)
+    assert test.labels.tolist() == [0, 0, 0, 1, 1, 1, 1]
+    grey = test.images[6]  # val/dog/g.png sorts after 0-2.png
+    assert np.array_equal(grey[..., 0], grey[..., 1]) and np.array_equal(grey[..., 1], grey[..., 2])
+
+
+def test_npz_reader_both_layouts(tmp_path):
+    rng = np.random.default_rng(3)
+    images = rng.random((50, 3, 12, 12)).astype(np.float32)  # NCHW floats in [0, 1]
+    np.savez(tmp_path / "one.npz", images=images, labels=np.arange(50) % 5)
+    train, test = load_split(str(tmp_path / "one.npz"), "train"), load_split(str(tmp_path / "one.npz"), "test")
+    assert train.images.shape == (40, 12, 12, 3) and test.images.shape == (10, 12, 12, 3)
+    np.savez(tmp_path / "split.npz", x_train=np.zeros((6, 8, 8), np.uint8), y_train=np.arange(6),
+             x_test=np.zeros((2, 8, 8), np.uint8), y_test=np.array([1, 2]))
+    assert load_split(str(tmp_path / "split.npz"), "test").labels.tolist() == [1, 2]
+
+
+def test_missing_and_unknown_data(tmp_path):
+    with pytest.raises(EdgebenchError, match="does not exist"):
+        load_split(str(tmp_path / "nope"), "train")
+    (tmp_path / "notes.txt").write_text("hello")
+    with pytest.raises(EdgebenchError, match="not a dataset edgebench can read"):
+        load_split(str(tmp_path / "notes.txt"), "train")
+
+
+def test_resize_and_normalisation_roundtrip():
+    train = resize_images(load_split(None, "train"), (32, 32), 3)
+    assert train.images.shape[1:] == (32, 32, 3)
+    mean, std = fit_normalisation(train)
+    x = normalise(train.images[:64], Preprocess((32, 32), 3, mean, std))
+    assert x.shape == (64, 3, 32, 32) and x.dtype == np.float32
+    full = normalise(train.images, Preprocess((32, 32), 3, mean, std))
+    assert np.allclose(full.mean(axis=(0, 2, 3)), 0, atol=1e-3)
+    assert np.allclose(full.std(axis=(0, 2, 3)), 1, atol=1e-3)
+
+
+def test_shared_fashion_mnist_reads_real_files():
+    path = shared_dataset("fashion-mnist")
+    test = load_split(str(path), "test")
+    assert test.images.shape == (10000, 28, 28, 1)
+    assert test.class_names[9] == "Ankle boot"
+    assert np.bincount(test.labels).tolist() == [1000] * 10
+
+
+def test_shared_tiny_imagenet_reads_real_jpegs():
+    test = load_split(str(shared_dataset("tiny-imagenet-10")), "test")
+    assert test.images.shape == (500, 64, 64, 3) and test.num_classes == 10
