@@ -26,6 +26,31 @@ class Layout(str, Enum):
     NHWC = "NHWC"
 
 
+@dataclass(frozen=True)
+class FormatInfo:
+    suffix: str
+    precisions: Tuple[Precision, ...]
+    extra: str  # the pip extra that provides it
+
+
+# The table of export formats: what each writes and which precisions it supports.
+FORMATS = {
+    Format.ONNX: FormatInfo(".onnx", (Precision.FP32, Precision.INT8), "host"),
+    Format.TFLITE: FormatInfo(".tflite", (Precision.FP32, Precision.FP16, Precision.DYNAMIC, Precision.INT8),
+                              "convert"),
+}
+
+
+def tflite_available() -> bool:
+    import importlib.util
+
+    return all(importlib.util.find_spec(m) is not None for m in ("onnx2tf", "tensorflow", "tf_keras"))
+
+
+def default_formats() -> Tuple[Format, ...]:
+    return (Format.ONNX, Format.TFLITE) if tflite_available() else (Format.ONNX,)
+
+
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 # ONNX Runtime int8 configurations tried by `auto`: (name, activation type, reduce_range)
 QUANT_CONFIGS = {
@@ -62,13 +87,23 @@ class QuantSpec:
 
 @dataclass(frozen=True)
 class ExportSpec:
+    """`precisions` are what each format writes where it supports them; the fp32 ONNX is always written (it
+    is the reference and the source of every other artifact)."""
+
     precisions: Tuple[Precision, ...] = (Precision.FP32,)
     formats: Tuple[Format, ...] = (Format.ONNX,)
+    layout: Layout = Layout.NHWC  # TFLite input layout; ONNX stays NCHW
     quant: QuantSpec = QuantSpec()
     eval_size: int = 500
     min_int8_agreement: float = 0.9
     opset: int = 18
     seed: int = 0
+
+    def precisions_for(self, fmt: Format) -> Tuple[Precision, ...]:
+        wanted = tuple(p for p in self.precisions if p in FORMATS[fmt].precisions)
+        if fmt == Format.ONNX and Precision.FP32 not in wanted:
+            wanted = (Precision.FP32,) + wanted
+        return wanted
 
     def __post_init__(self):
         if not 0.0 <= self.min_int8_agreement <= 1.0:
@@ -76,6 +111,11 @@ class ExportSpec:
                                  "values are in [0, 1]")
         if self.eval_size < 1:
             raise EdgebenchError(f"eval size {self.eval_size} is out of range: give at least 1")
+        for precision in self.precisions:
+            if not any(precision in FORMATS[f].precisions for f in self.formats):
+                raise EdgebenchError(f"precision '{precision.value}' is not supported by "
+                                     f"{', '.join(f.value for f in self.formats)}: choose from "
+                                     f"{', '.join(sorted({p.value for f in self.formats for p in FORMATS[f].precisions}))}")
         if self.opset < 18:
             raise EdgebenchError(f"opset {self.opset} is out of range: the exporter needs 18 or newer")
 

@@ -1,0 +1,200 @@
+"""fp32 ONNX -> TensorFlow (onnx2tf, once) -> one .tflite per requested precision (TFLiteConverter).
+
+onnx2tf is asked only for its in-memory Keras model (`disable_model_save`): it writes no fp32/fp16 files
+nobody asked for and never reaches its own int8 path. One SavedModel with a single serving signature is
+written, and every requested precision is converted from it, calibrated on the same real images and
+normalisation as the ONNX int8 artifact.
+
+Offline: onnx2tf downloads sample images for any 4-D input with 3 channels last and a small static batch.
+Conversion runs in a scratch folder that already holds that file, made from the calibration images, so the
+download is never reached.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Dict, Iterator, Optional
+
+import numpy as np
+
+from edgebench.errors import EdgebenchError, require
+from edgebench.export.spec import Layout, Precision
+
+ONNX2TF_SAMPLE_FILE = "calibration_image_sample_data_20x128x128x3_float32.npy"
+SIGNATURE = "serving_default"
+
+
+@contextlib.contextmanager
+def native_output_silenced() -> Iterator[None]:
+    """TensorFlow's C++ converter prints straight to file descriptors 1 and 2; park them in a temp file."""
+    import tempfile
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 1)
+        os.dup2(sink.fileno(), 2)
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):
+                yield
+        finally:
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
+
+
+@contextlib.contextmanager
+def _conversion_env(work: Path) -> Iterator[None]:
+    """cwd = scratch folder (onnx2tf looks for its sample file there); the venv's bin on PATH (onnxsim)."""
+    previous_cwd, previous_path = os.getcwd(), os.environ.get("PATH", "")
+    os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + previous_path
+    os.chdir(work)
+    try:
+        with native_output_silenced():
+            yield
+    finally:
+        os.chdir(previous_cwd)
+        os.environ["PATH"] = previous_path
+
+
+def _sample_file(calibration_nchw: np.ndarray, mean, std, target: Path) -> None:
+    """onnx2tf's sample data format: 20 float32 RGB images in [0, 1], 128x128, NHWC."""
+    import tensorflow as tf
+
+    images = calibration_nchw[:20].transpose(0, 2, 3, 1) * np.asarray(std, np.float32) + np.asarray(mean, np.float32)
+    if images.shape[-1] == 1:
+        images = np.repeat(images, 3, axis=-1)
+    while len(images) < 20:
+        images = np.concatenate([images, images])[:20]
+    resized = tf.image.resize(np.clip(images, 0, 1), (128, 128)).numpy().astype(np.float32)
+    np.save(target, resized)
+
+
+class TfliteConverter:
+    """Holds the converted TensorFlow graph; `convert(precision)` returns .tflite bytes."""
+
+    def __init__(self, onnx_path: Path, work: Path, layout: Layout, calibration_nchw: np.ndarray,
+                 mean, std, input_name: str = "input"):
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        with native_output_silenced():  # TensorFlow announces oneDNN and absl on import
+            self.tf = require("tensorflow", "convert")
+            self.onnx2tf = require("onnx2tf", "convert")
+        self.layout = layout
+        self.work = work
+        self.calibration = calibration_nchw.transpose(0, 2, 3, 1) if layout == Layout.NHWC else calibration_nchw
+        self.fixes: Dict[str, int] = {}
+        work.mkdir(parents=True, exist_ok=True)
+        source = self._prepare_onnx(onnx_path, work / "model.onnx")  # onnx2tf rewrites its input: give it a copy
+        _sample_file(calibration_nchw, mean, std, work / ONNX2TF_SAMPLE_FILE)
+        keep = [input_name] if layout == Layout.NCHW else None
+        try:
+            with _conversion_env(work):
+                model = self.onnx2tf.convert(input_onnx_file_path=str(source), output_folder_path=str(work / "tf"),
+                                             disable_model_save=True, non_verbose=True,
+                                             keep_ncw_or_nchw_or_ncdhw_input_names=keep)
+        except SystemExit as exc:  # onnx2tf exits the process on some conversion errors
+            raise EdgebenchError(f"onnx2tf cannot convert this model (exit {exc.code}); the ONNX artifacts are "
+                                 "fine: export with --format onnx") from None
+        except Exception as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise EdgebenchError(f"onnx2tf cannot convert this model: {first[:200]}; the ONNX artifacts are "
+                                 "fine: export with --format onnx") from None
+        if model is None:
+            raise EdgebenchError("onnx2tf produced no model; export with --format onnx")
+        self.saved_model = work / "saved_model"
+        self._write_saved_model(model)
+
+    def _prepare_onnx(self, source: Path, target: Path) -> Path:
+        import onnx
+
+        from edgebench.export.tflite.graph_fixes import split_grouped_convs
+
+        model, rewritten = split_grouped_convs(onnx.load(str(source)))
+        if rewritten:
+            self.fixes["grouped_convs_split"] = rewritten
+        onnx.save(model, str(target))
+        return target
+
+    def _write_saved_model(self, model) -> None:
+        import tf_keras
+
+        tf = self.tf
+        archive = tf_keras.export.ExportArchive()
+        archive.add_endpoint(name=SIGNATURE, fn=lambda *inputs: model(inputs),
+                             input_signature=[tf.TensorSpec(t.shape, t.dtype, t.name) for t in model.inputs])
+        with native_output_silenced():
+            archive.write_out(str(self.saved_model))
+
+    def convert(self, precision: Precision) -> bytes:
+        tf = self.tf
+        converter = tf.lite.TFLiteConverter.from_saved_model(str(self.saved_model))
+        if precision == Precision.FP16:
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            converter.target_spec.supported_types = [tf.float16]
+        elif precision == Precision.DYNAMIC:
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        elif precision == Precision.INT8:
+            calibration = self.calibration
+
+            def representative():
+                for index in range(len(calibration)):
+                    yield [calibration[index:index + 1]]
+
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            converter.representative_dataset = representative
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            converter.inference_input_type = tf.int8
+            converter.inference_output_type = tf.int8
+        try:
+            with native_output_silenced():
+                return converter.convert()
+        except Exception as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise EdgebenchError(f"TFLite {precision.value} conversion failed: {first[:200]}") from None
+
+    def close(self) -> None:
+        shutil.rmtree(self.work, ignore_errors=True)
+
+
+def tflite_io(path: Path) -> Dict:
+    """Input/output contract and quantization parameters, read back through the interpreter."""
+    from device_agent.backends.tflite_backend import TfliteBackend
+
+    backend = TfliteBackend()
+    with native_output_silenced():  # the interpreter announces its XNNPACK delegate on stderr
+        backend.load(str(path), 1)
+    model_input, model_output = backend.input_detail, backend.output_detail
+    signature = [int(d) for d in model_input.get("shape_signature", model_input["shape"])]
+
+    def quant(detail) -> Optional[Dict]:
+        scale, zero_point = detail["quantization"]
+        return {"scale": float(scale), "zero_point": int(zero_point)} if scale else None
+
+    return {
+        "input": {"name": model_input["name"], "shape": signature, "dtype": np.dtype(model_input["dtype"]).name},
+        "output": {"name": model_output["name"], "shape": [int(d) for d in model_output["shape"]],
+                   "dtype": np.dtype(model_output["dtype"]).name},
+        "input_quantization": quant(model_input), "output_quantization": quant(model_output),
+        "runtime": backend.version(),
+    }
+
+
+def tflite_logits(path: Path, inputs_nchw: np.ndarray, layout: Layout, threads: int = 0) -> np.ndarray:
+    """Run the artifact the way the device agent does (same backend, same quantize/dequantize)."""
+    from device_agent.backends.tflite_backend import TfliteBackend
+
+    inputs = inputs_nchw.transpose(0, 2, 3, 1) if layout == Layout.NHWC else inputs_nchw
+    backend = TfliteBackend()
+    with native_output_silenced():
+        backend.load(str(path), threads)
+    outputs = [backend.finish(backend.invoke(backend.prepare(np.ascontiguousarray(inputs[i:i + 1]))))
+               for i in range(len(inputs))]
+    backend.close()
+    return np.concatenate(outputs)
