@@ -28,7 +28,7 @@ class DemoSpec:
 
 def run_demo(spec: DemoSpec, log: Callable[[str], None] = print) -> Path:
     from edgebench.export.pipeline import export_bundle
-    from edgebench.export.spec import ExportSpec, Precision
+    from edgebench.export.spec import ExportSpec, Precision, default_formats
     from edgebench.report import build_rows, load_results, render
     from edgebench.train import TrainSpec, train_model
 
@@ -40,8 +40,9 @@ def run_demo(spec: DemoSpec, log: Callable[[str], None] = print) -> Path:
     log(f"== 1/4 train {spec.model} on the embedded digits ({spec.epochs} epochs)")
     train_model(spec.model, None, TrainSpec.for_schedule("onecycle", epochs=spec.epochs, batch_size=spec.batch_size,
                                                           lr=spec.lr, augment=spec.augment), checkpoint, log=log)
-    log("== 2/4 export fp32 + int8 ONNX, verified against torch")
-    export_bundle(spec.model, bundle, ExportSpec(precisions=(Precision.FP32, Precision.INT8)),
+    formats = default_formats()
+    log(f"== 2/4 export fp32 + int8 ({', '.join(f.value for f in formats)}), verified against torch")
+    export_bundle(spec.model, bundle, ExportSpec(precisions=(Precision.FP32, Precision.INT8), formats=formats),
                   checkpoint=str(checkpoint), overwrite=True, log=log)
     log("== 3/4 device agent on this machine")
     results.mkdir(parents=True, exist_ok=True)

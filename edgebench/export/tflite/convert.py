@@ -87,6 +87,7 @@ class TfliteConverter:
             self.tf = require("tensorflow", "convert")
             self.onnx2tf = require("onnx2tf", "convert")
         self.layout = layout
+        work, onnx_path = Path(work).absolute(), Path(onnx_path).absolute()  # conversion runs in another cwd
         self.work = work
         self.calibration = calibration_nchw.transpose(0, 2, 3, 1) if layout == Layout.NHWC else calibration_nchw
         self.fixes: Dict[str, int] = {}
