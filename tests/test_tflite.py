@@ -90,7 +90,7 @@ def test_nchw_layout_is_recorded_and_runs(trained_checkpoint, tmp_path, monkeypa
     tflite = manifest["artifacts"][-1]
     assert tflite["input"]["layout"] == "NCHW" and tflite["input"]["shape"][1:] == [3, 32, 32]
     assert tflite["check"]["max_abs_diff"] < 1e-4
-    done = run_agent("run", str(out), "--artifacts", "tflite-fp32", "--out", str(tmp_path / "r.json"), *FAST_TIMING)
+    done = run_agent("run", str(out.absolute()), "--artifacts", "tflite-fp32", "--out", str(tmp_path / "r.json"), *FAST_TIMING)
     assert done.returncode == 0, done.stderr
 
 
