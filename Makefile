@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.edgebench-installed
+# What a device has: numpy and the runtimes, no torch, no edgebench (the agent's own tests run in it).
+AGENT_VENV := .venv-agent
+AGENT_STAMP := $(AGENT_VENV)/.agent-installed
 export PATH := $(abspath $(BIN)):$(PATH)
 
 .PHONY: setup demo test test-all bench clean
@@ -21,14 +24,19 @@ $(STAMP): pyproject.toml requirements/constraints.txt requirements/nodeps.txt
 demo: $(STAMP)
 	$(BIN)/edgebench demo
 
-test: $(STAMP)
+$(AGENT_STAMP): requirements/constraints.txt
+	test -x $(AGENT_VENV)/bin/python || $(PYTHON) -m venv $(AGENT_VENV)
+	$(AGENT_VENV)/bin/python -m pip install -q -c requirements/constraints.txt numpy onnxruntime ai-edge-litert
+	touch $(AGENT_STAMP)
+
+test: $(STAMP) $(AGENT_STAMP)
 	$(BIN)/python -m pytest -q
 
-test-all: $(STAMP)
+test-all: $(STAMP) $(AGENT_STAMP)
 	$(BIN)/python -m pytest -q -m "slow or not slow"
 
 bench: $(STAMP)
 	@ls bench/*.py | while read script; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 clean:
-	rm -rf $(VENV) demo-out bundles checkpoints results .pytest_cache
+	rm -rf $(VENV) $(AGENT_VENV) demo-out bundles checkpoints results .pytest_cache

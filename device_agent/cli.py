@@ -47,6 +47,14 @@ def default_result_path(out: Optional[str], bundle_path: str, device_name: str) 
     return out
 
 
+def _read_json(path: str) -> Dict:
+    try:
+        with open(path) as handle:
+            return json.load(handle)
+    except (OSError, ValueError) as exc:
+        raise AgentError(f"cannot read the result to resume, {path}: {exc}") from None
+
+
 def _int_list(text: str) -> List[int]:
     try:
         return [int(part) for part in text.split(",") if part.strip()]
@@ -75,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--affinity", type=_int_list, help="pin to these CPUs, e.g. 2,3 (Linux)")
     run.add_argument("--cooldown", type=float, default=0.0, help="seconds to rest between artifacts")
     run.add_argument("--device-name", help="name for this device in reports (default: hostname)")
+    run.add_argument("--resume", help="an earlier, incomplete result of this bundle: its finished artifacts are kept")
     run.add_argument("--quiet", action="store_true", help="print only the result path")
     commands.add_parser("info", help="print this device's facts as JSON")
     return parser
@@ -109,10 +118,12 @@ def _run(args) -> int:
         options.timing.check()
         bundle = load_bundle(args.bundle)
         result = new_result(args.bundle, options, bundle)
+        if args.resume:
+            result["runs"] = resume_from(_read_json(args.resume), bundle)
         model = bundle.manifest.get("model", {}).get("name", "?")
         say(f"device-agent {__version__}: {model} from {args.bundle} on {result['device']['name']} "
             f"({result['device']['machine']}, {options.threads} thread(s))")
-        run_bundle(bundle, options, result, progress=say)
+        run_bundle(bundle, options, result, progress=say, save=lambda partial: write_json_atomic(out, partial))
     except AgentError as exc:
         result = result or new_result(args.bundle, options, bundle)
         result["error"] = str(exc)

@@ -131,10 +131,22 @@ def _accuracy(backend, inputs: np.ndarray, labels: np.ndarray) -> Dict:
     return {"top1": round(correct / max(1, len(labels)), 6), "correct": correct, "count": int(len(labels))}
 
 
+def resume_from(previous: Dict, bundle: Bundle) -> List[Dict]:
+    """The finished, error-free runs of an earlier result for this same bundle."""
+    if previous.get("bundle", {}).get("manifest_sha256") != bundle.manifest_sha256:
+        raise AgentError("the result to resume was measured on another bundle (manifest sha256 differs)")
+    return [dict(run, resumed=True) for run in previous.get("runs", []) if not run.get("error")]
+
+
 def run_bundle(bundle: Bundle, options: RunOptions, result: Dict,
-               progress: Callable[[str], None] = lambda line: None) -> Dict:
-    """Fills `result` in place so that an interruption leaves what was measured so far."""
-    artifacts = select_artifacts(bundle, options.artifacts)
+               progress: Callable[[str], None] = lambda line: None,
+               save: Callable[[Dict], None] = lambda result: None) -> Dict:
+    """Fills `result` in place and saves it after each artifact, so an interruption or a dropped connection
+    leaves what was measured so far (marked incomplete); `result["runs"]` may hold resumed runs already."""
+    done = {run["artifact"] for run in result["runs"]}
+    artifacts = [a for a in select_artifacts(bundle, options.artifacts) if a.get("name") not in done]
+    if done:
+        progress(f"resuming: {len(done)} artifact(s) already measured, {len(artifacts)} to go")
     if options.affinity and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, set(options.affinity))
     try:
@@ -151,6 +163,7 @@ def run_bundle(bundle: Bundle, options: RunOptions, result: Dict,
             run["error"] = eval_error
         run["temperatures_after"] = temperatures()
         result["runs"].append(run)
+        save(result)
         progress(describe_run(run))
     result["thermal"]["after"] = temperatures()
     result["thermal"]["flags"] = thermal_flags(result["thermal"])

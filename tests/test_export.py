@@ -40,6 +40,7 @@ def test_int8_agrees_with_fp32_and_is_smaller(int8_bundle):
     assert int8["check"]["top1_agreement"] >= 0.95
     assert int8["quantization"]["format"] == "QDQ" and int8["quantization"]["per_channel"] is True
     assert int8["quantization"]["config"] in {"u8s8-rr", "u8s8"}
+    assert 1 <= len(int8["quantization"]["selection"]) <= 2
     assert fp32["bytes"] > 0  # a 8.4 k-parameter model is all graph: size is tested on resnet8 below
 
 

@@ -51,7 +51,7 @@ def test_every_precision_round_trips(tflite_bundle):
     int8 = artifacts["tflite-int8"]
     assert int8["input"]["dtype"] == "int8" and int8["input"]["layout"] == "NHWC"
     assert int8["input"]["shape"][1:] == [32, 32, 3]
-    assert int8["quantization"]["input"]["scale"] > 0 and int8["quantization"]["calibration_images"] == 256
+    assert int8["quantization"]["input"]["scale"] > 0 and int8["quantization"]["calibration_images"] == 100
     assert artifacts["tflite-fp16"]["bytes"] < artifacts["tflite-fp32"]["bytes"]
 
 

@@ -31,10 +31,11 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from edgebench.cli import demo, export, models, report, train
+    from edgebench.cli import demo, export, models, prune, report, train
 
-    for module in (models, train, export, report, demo):
+    for module in (models, train, export, report, demo, prune):
         cli.add_command(module.command)
+    cli.add_command(prune.study_command)
 
 
 _register()

@@ -148,7 +148,8 @@ def _tflite_artifacts(context: ExportContext, work: Path, log: Log) -> List[Dict
     layout = context.spec.layout
     log(f"converting to TFLite ({', '.join(p.value for p in precisions)}; {layout.value} input) with onnx2tf ...")
     tick = time.perf_counter()
-    converter = TfliteConverter(work / "model.fp32.onnx", work / ".tflite-work", layout, context.calibration,
+    calibration = context.calibration[:context.spec.quant.tflite_calibration_size]
+    converter = TfliteConverter(work / "model.fp32.onnx", work / ".tflite-work", layout, calibration,
                                 context.preprocess.mean, context.preprocess.std)
     graph_seconds = time.perf_counter() - tick
     artifacts = []
@@ -161,7 +162,7 @@ def _tflite_artifacts(context: ExportContext, work: Path, log: Log) -> List[Dict
             check = context.check(tflite_logits(path, context.eval_inputs, layout))
             quantization = {
                 "tool": "tensorflow.lite.TFLiteConverter", "graph": "onnx2tf", "graph_fixes": converter.fixes,
-                "calibration_images": int(len(context.calibration)) if precision == Precision.INT8 else 0,
+                "calibration_images": int(len(calibration)) if precision == Precision.INT8 else 0,
                 "input": io_facts["input_quantization"], "output": io_facts["output_quantization"],
             }
             artifacts.append(_artifact_entry(Format.TFLITE, precision, path, {**io_facts["input"], "layout": layout.value},
@@ -253,6 +254,7 @@ def _manifest(context: ExportContext, work: Path, artifacts: List[Dict], seconds
             "name": source.name, "source": source.kind, "config": source.config, "trained": source.trained,
             "params": stats["params"] if stats else None, "macs": stats["macs"] if stats else None,
             "flops": stats["flops"] if stats else None, "provenance": _jsonable(source.provenance),
+            "pruning": _jsonable(source.provenance.get("pruning")),
         },
         "preprocess": context.preprocess.as_dict(),
         "class_names": list(context.class_names),

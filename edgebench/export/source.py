@@ -54,7 +54,8 @@ def _from_zoo(name: str, checkpoint: Optional[str]) -> ModelSource:
         name=name, kind="zoo", module=ckpt.build_model(), config=dict(ckpt.model_config),
         preprocess=ckpt.preprocess, class_names=ckpt.class_names, data=ckpt.dataset.get("source"), trained=True,
         provenance={"checkpoint": str(Path(checkpoint).resolve()), "checkpoint_sha256": sha256_file(checkpoint),
-                    "checkpoint_accuracy": ckpt.accuracy, "dataset": ckpt.dataset},
+                    "checkpoint_accuracy": ckpt.accuracy, "dataset": ckpt.dataset,
+                    "pruning": {k: v for k, v in ckpt.extra.get("pruning", {}).items() if k != "spec"} or None},
     )
 
 

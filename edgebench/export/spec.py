@@ -67,6 +67,10 @@ class QuantSpec:
     configs: Tuple[str, ...] = ("u8s8-rr", "u8s8")  # the best by measured top-1 agreement wins
     per_channel: bool = True
     selection_size: int = 128
+    # Stop trying configurations once one agrees this well with fp32 (each try re-calibrates the model).
+    accept_agreement: float = 0.995
+    # TFLite's calibrator runs the float graph with statistics hooks, ~100x slower than inference: fewer images.
+    tflite_calibration_size: int = 100
 
     def __post_init__(self):
         if self.method not in CALIBRATION_METHODS:

@@ -14,11 +14,14 @@ COLUMNS = [
     ("threads", "thr", "{}"), ("size_mib", "size MiB", "{:.3f}"), ("accuracy", "acc %", "{:.2f}"),
     ("drop_pp", "drop pp", "{:+.2f}"), ("p50_ms", "p50 ms", "{:.3f}"), ("p90_ms", "p90 ms", "{:.3f}"),
     ("speedup", "speedup", "{:.2f}x"), ("size_ratio", "smaller", "{:.2f}x"), ("peak_rss_mb", "peak MB", "{:.1f}"),
+    ("flags", "flags", "{}"),
 ]
 
 
 def _cell(row: Row, key: str, fmt: str) -> str:
     value = getattr(row, key)
+    if key == "flags":
+        return f"{len(value)} (see below)" if value else ""
     return "-" if value is None else fmt.format(value)
 
 
@@ -52,7 +55,7 @@ def csv_text(rows: Sequence[Row]) -> str:
     writer = csv.DictWriter(buffer, fieldnames=fields)
     writer.writeheader()
     for row in rows:
-        writer.writerow(row.as_dict())
+        writer.writerow({**row.as_dict(), "flags": "; ".join(row.flags)})
     return buffer.getvalue()
 
 
@@ -79,6 +82,9 @@ def _notes(rows: Sequence[Row], failures: Sequence[Failure], answers: Sequence[B
     for answer in answers:
         notes.append(f"within {answer.max_drop_pp} pp on {answer.device}: fastest {_describe(answer.fastest)}; "
                      f"smallest {_describe(answer.smallest)}")
+    for row in rows:
+        for flag in row.flags:
+            notes.append(f"flag: {row.device} {row.model} {row.artifact}: {flag}")
     for failure in failures:
         notes.append(f"failed: {failure.device} {failure.model} {failure.artifact}: {failure.error}")
     return [""] + notes if notes else []

@@ -26,6 +26,11 @@ class Row:
     runs: int
     peak_rss_mb: Optional[float]
     source: str
+    params: Optional[int] = None
+    macs: Optional[int] = None
+    export_agreement: Optional[float] = None  # percent, measured by export on the host
+    eval_sha256: Optional[str] = None
+    flags: Tuple[str, ...] = ()
     baseline: Optional[str] = None
     drop_pp: Optional[float] = None
     speedup: Optional[float] = None
@@ -45,13 +50,17 @@ class Failure:
     source: str
 
 
-def build_rows(results: Sequence[LoadedResult], baseline: Optional[str] = None) -> Tuple[List[Row], List[Failure]]:
+def build_rows(results: Sequence[LoadedResult], baseline: Optional[str] = None,
+               thresholds=None) -> Tuple[List[Row], List[Failure]]:
     rows: List[Row] = []
     failures: List[Failure] = []
     for loaded in results:
         doc = loaded.document
         device = doc["device"]["name"]
-        model = (doc["bundle"].get("model") or {}).get("name", "?")
+        model_info = doc["bundle"].get("model") or {}
+        model = model_info.get("name", "?")
+        eval_sha = (doc["bundle"].get("eval") or {}).get("sha256")
+        result_flags = tuple((doc.get("thermal") or {}).get("flags") or ())
         threads = int(doc["settings"]["threads"])
         if doc.get("error") and not doc["runs"]:
             failures.append(Failure(device, model, "(bundle)", doc["error"], str(loaded.path)))
@@ -68,8 +77,14 @@ def build_rows(results: Sequence[LoadedResult], baseline: Optional[str] = None) 
                 eval_count=accuracy["count"] if accuracy else None,
                 p50_ms=latency["p50"], p90_ms=latency["p90"], cv=latency.get("cv"), runs=latency["n"],
                 peak_rss_mb=(run.get("memory") or {}).get("peak_rss_mb"), source=str(loaded.path),
+                params=model_info.get("params"), macs=model_info.get("macs"),
+                export_agreement=round(100 * run["export_check"]["top1_agreement"], 3)
+                if run.get("export_check") else None,
+                eval_sha256=eval_sha, flags=result_flags,
             ))
-    return with_baselines(rows, baseline), failures
+    from edgebench.report.flags import FlagThresholds, flag_rows
+
+    return flag_rows(with_baselines(rows, baseline), thresholds or FlagThresholds()), failures
 
 
 def with_baselines(rows: List[Row], baseline: Optional[str]) -> List[Row]:

@@ -31,6 +31,10 @@ class Checkpoint:
         from edgebench.models import create_model
 
         model = create_model(self.model_name, **self.model_config)
+        if "layer_shapes" in self.extra:  # channel-pruned: the layers are smaller than the zoo's
+            from edgebench.prune.structure import resize_layers
+
+            resize_layers(model, self.extra["layer_shapes"])
         try:
             model.load_state_dict(self.state_dict)
         except RuntimeError as exc:

@@ -1,0 +1,104 @@
+"""How much the device agent's harness adds, and how repeatable its numbers are.
+
+1. The agent's timed loop against a bare loop of the runtime's own run call, interleaved in one process on the
+   same session and input (ratio of medians; target at most 1.02).
+2. The null backend: the harness's own cost per iteration.
+3. Run-to-run variation: the whole agent run N times; spread of each artifact's p50.
+
+    python bench/agent_overhead.py [--model resnet8] [--rounds 7] [--repeats 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import BIN, ROOT, table, timed  # noqa: E402
+
+sys.path.insert(0, str(ROOT))
+from device_agent.backends.null_backend import NullBackend  # noqa: E402
+from device_agent.backends.onnxruntime_backend import OnnxRuntimeBackend  # noqa: E402
+from device_agent.protocol import TimingSettings, timed_loop, warm_up  # noqa: E402
+
+
+def bare_loop(session, feeds: dict, count: int) -> list:
+    samples = []
+    for _ in range(count):
+        tick = time.perf_counter_ns()
+        session.run(None, feeds)
+        samples.append(time.perf_counter_ns() - tick)
+    return samples
+
+
+def harness_ratio(artifact: Path, rounds: int, runs: int) -> list:
+    backend = OnnxRuntimeBackend()
+    backend.load(str(artifact), 1)
+    shape = [1 if d < 0 else d for d in backend.input_shape()]
+    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    prepared = backend.prepare(x)
+    settings = TimingSettings(warmup_runs=20, warmup_seconds=0.5, min_runs=runs, min_seconds=0.0, max_seconds=600)
+    warm_up(lambda: backend.invoke(prepared), settings)
+    agent, bare = [], []
+    for _ in range(rounds):  # interleaved, so drift affects both alike
+        agent.append(statistics.median(timed_loop(lambda: backend.invoke(prepared), settings)) / 1e6)
+        bare.append(statistics.median(bare_loop(backend.session, {backend.input_name: prepared}, runs)) / 1e6)
+    return [statistics.median(agent), statistics.median(bare)]
+
+
+def null_overhead(runs: int) -> float:
+    backend = NullBackend()
+    backend.load("", 1)
+    settings = TimingSettings(warmup_runs=1000, warmup_seconds=0, min_runs=runs, min_seconds=0.0)
+    samples = timed_loop(lambda: backend.invoke(None), settings)
+    return statistics.median(samples) / 1e3  # microseconds
+
+
+def repeatability(bundle: Path, repeats: int, work: Path) -> dict:
+    p50 = {}
+    for index in range(repeats):
+        out = work / f"run{index}.json"
+        subprocess.run([sys.executable, "-m", "device_agent", "run", str(bundle), "--out", str(out), "--quiet",
+                        "--min-seconds", "2"], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+        for run in json.loads(out.read_text())["runs"]:
+            p50.setdefault(run["artifact"], []).append(run["latency_ms"]["p50"])
+    return p50
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="resnet8")
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--runs", type=int, default=2000)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="edgebench-agent-bench-") as tmp:
+        work = Path(tmp)
+        bundle = work / "bundle"
+        timed([str(BIN / "edgebench"), "export", "--int8", args.model, "--format", "onnx", "--out", str(bundle)])
+        rows = []
+        for name in ("model.fp32.onnx", "model.int8.onnx"):
+            agent, bare = harness_ratio(bundle / name, args.rounds, args.runs)
+            rows.append([f"{args.model} {name}", f"{agent:.4f}", f"{bare:.4f}", f"{agent / bare:.4f}"])
+        print(f"\n## Agent timing against a bare runtime loop ({args.rounds} interleaved rounds x {args.runs} runs, "
+              "1 thread, medians)\n")
+        print(table(["artifact", "agent p50 ms", "bare loop p50 ms", "ratio"], rows))
+        print(f"\nnull backend: {null_overhead(200000):.3f} us per iteration (median of 200,000)")
+        spread = repeatability(bundle, args.repeats, work)
+        print(f"\n## Run-to-run variation ({args.repeats} whole agent runs, --min-seconds 2)\n")
+        print(table(["artifact", "p50 ms per run", "median", "max/min", "CV %"], [
+            [name, " ".join(f"{v:.4f}" for v in values), f"{statistics.median(values):.4f}",
+             f"{max(values) / min(values):.3f}", f"{100 * statistics.pstdev(values) / statistics.mean(values):.2f}"]
+            for name, values in spread.items()]))
+
+
+if __name__ == "__main__":
+    main()

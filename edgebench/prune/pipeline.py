@@ -1,0 +1,87 @@
+"""checkpoint -> prune step by step, fine-tuning after each -> one checkpoint per iteration + a summary."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Callable, Dict, List, Optional
+
+from edgebench.data import load_split, resize_images
+from edgebench.errors import EdgebenchError
+from edgebench.fileio import write_json
+from edgebench.prune.spec import PruneSpec
+from edgebench.train.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+
+SUMMARY_FILE = "pruning.json"
+
+
+def prune_checkpoint(checkpoint_path: str, data: Optional[str], spec: PruneSpec, out: Path,
+                     log: Callable[[str], None] = print) -> List[Dict]:
+    import torch
+
+    from edgebench.models.stats import model_stats
+    from edgebench.prune.methods import PRUNERS, summary
+    from edgebench.train.recipe import TrainSpec
+    from edgebench.train.trainer import evaluate, train
+
+    base = load_checkpoint(checkpoint_path)
+    if base.extra.get("pruning", {}).get("method") == "channel" and spec.method == "l1-unstructured":
+        pass  # unstructured pruning of a channel-pruned model is fine
+    data_ref = data or base.dataset.get("source")
+    if not data_ref:
+        raise EdgebenchError("the checkpoint does not name its data set: pass --data")
+    size, channels = tuple(base.preprocess.input_size), base.preprocess.channels
+    train_set = resize_images(load_split(data_ref, "train"), size, channels)
+    test_set = resize_images(load_split(data_ref, "test"), size, channels)
+    torch.manual_seed(spec.seed)
+    model = base.build_model()
+    example = torch.zeros(1, channels, *size)
+    pruner = PRUNERS.get(spec.method)(model, example, len(base.class_names))
+    finetune = TrainSpec(epochs=max(1, spec.finetune_epochs), batch_size=spec.batch_size, schedule="plateau",
+                         lr=spec.lr, momentum=spec.momentum, weight_decay=spec.weight_decay,
+                         augment=tuple(base.train.get("augment", ("crop", "flip"))), seed=spec.seed)
+    out.mkdir(parents=True, exist_ok=True)
+    baseline_accuracy = evaluate(model, test_set, base.preprocess)
+    stats = model_stats(model, tuple(example.shape))
+    rows = [{"iteration": 0, "file": str(Path(checkpoint_path).resolve()), "requested": 0.0, "achieved": 0.0,
+             "conv_sparsity": 0.0, "params": stats.params, "macs": stats.macs, "accuracy": round(baseline_accuracy, 5)}]
+    log(f"pruning {base.model_name} ({spec.method}); baseline accuracy {100 * baseline_accuracy:.2f} %")
+    for iteration, level in enumerate(spec.schedule(), start=1):
+        pruner.step(level)
+        if spec.finetune_epochs > 0:
+            train(model, train_set, test_set, base.preprocess, finetune, log=lambda line: None)
+        accuracy = evaluate(model, test_set, base.preprocess)
+        plain = pruner.export_copy().eval()
+        facts = summary(spec.method, level, pruner.achieved(), plain)
+        stats = model_stats(plain, tuple(example.shape))
+        path = out / f"{base.model_name}-{spec.method}-{iteration:02d}.pt"
+        save_checkpoint(path, _pruned_checkpoint(base, plain, accuracy, facts, spec, iteration))
+        rows.append({"iteration": iteration, "file": str(path.resolve()), **{k: facts[k] for k in
+                     ("requested", "achieved", "conv_sparsity")}, "params": stats.params, "macs": stats.macs,
+                     "accuracy": round(accuracy, 5)})
+        log(f"iteration {iteration}: {spec.method} {100 * facts['achieved']:.1f} % (requested "
+            f"{100 * level:.1f} %), {stats.params:,} params, {stats.macs / 1e6:.2f} MMACs, "
+            f"accuracy {100 * accuracy:.2f} %  ->  {path}")
+    write_json(out / SUMMARY_FILE, {"model": base.model_name, "spec": spec.as_dict(), "data": data_ref,
+                                    "iterations": rows})
+    return rows
+
+
+def _pruned_checkpoint(base: Checkpoint, model, accuracy: float, facts: Dict, spec: PruneSpec,
+                       iteration: int) -> Checkpoint:
+    from edgebench.prune.structure import layer_shapes
+
+    extra = {**base.extra, "pruning": {**facts, "iteration": iteration, "spec": spec.as_dict(),
+                                       "parent_accuracy": base.accuracy}}
+    if spec.method == "channel":
+        extra["layer_shapes"] = layer_shapes(model)
+    return replace(base, state_dict={k: v.detach().clone() for k, v in model.state_dict().items()},
+                   accuracy=accuracy, extra=extra)
+
+
+def read_summary(folder: Path) -> Dict:
+    path = Path(folder) / SUMMARY_FILE
+    if not path.is_file():
+        raise EdgebenchError(f"{folder} holds no {SUMMARY_FILE}: run `edgebench prune` with --out {folder} first")
+    return json.loads(path.read_text())

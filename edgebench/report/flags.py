@@ -1,0 +1,36 @@
+"""Results that should not be trusted, and why: throttling, noisy timing, too few runs or images, and
+accuracies measured on different evaluation sets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Dict, List, Set
+
+from edgebench.report.table import Row
+
+
+@dataclass(frozen=True)
+class FlagThresholds:
+    max_cv: float = 0.10          # coefficient of variation of the latency samples
+    min_runs: int = 50            # timed runs
+    min_eval_images: int = 100    # images behind an accuracy figure
+
+
+def flag_rows(rows: List[Row], thresholds: FlagThresholds = FlagThresholds()) -> List[Row]:
+    eval_sets: Dict[str, Set[str]] = {}
+    for row in rows:
+        if row.eval_sha256:
+            eval_sets.setdefault(row.model, set()).add(row.eval_sha256)
+    flagged = []
+    for row in rows:
+        flags = list(row.flags)
+        if row.cv is not None and row.cv > thresholds.max_cv:
+            flags.append(f"noisy timing: CV {100 * row.cv:.0f} % > {100 * thresholds.max_cv:.0f} %")
+        if row.runs < thresholds.min_runs:
+            flags.append(f"only {row.runs} timed runs (< {thresholds.min_runs})")
+        if row.eval_count is not None and row.eval_count < thresholds.min_eval_images:
+            flags.append(f"accuracy on only {row.eval_count} images (< {thresholds.min_eval_images})")
+        if len(eval_sets.get(row.model, ())) > 1:
+            flags.append("results of this model were scored on different evaluation sets")
+        flagged.append(replace(row, flags=tuple(flags)))
+    return flagged

@@ -1,0 +1,92 @@
+import json
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from edgebench.cli import cli
+from edgebench.errors import EdgebenchError
+from edgebench.export.pipeline import export_bundle
+from edgebench.export.spec import ExportSpec, Precision
+from edgebench.prune import PruneSpec
+from edgebench.prune.methods import conv_sparsity
+from edgebench.prune.pipeline import prune_checkpoint
+from edgebench.train import load_checkpoint
+from tests.conftest import FAST_TIMING, run_agent
+
+QUIET = {"log": lambda line: None}
+
+
+@pytest.fixture(scope="module")
+def unstructured(trained_checkpoint, tmp_path_factory):
+    out = tmp_path_factory.mktemp("pruned")
+    rows = prune_checkpoint(str(trained_checkpoint), None, PruneSpec(iterations=3, finetune_epochs=1), out, **QUIET)
+    return out, rows
+
+
+def test_study_schedule():
+    assert [round(s, 4) for s in PruneSpec().schedule()] == [0.2, 0.36, 0.488, 0.5904, 0.6723, 0.7379, 0.7903,
+                                                            0.8322, 0.8658, 0.8926]
+    assert PruneSpec(target=0.5).schedule()[-1] == 0.5 and len(PruneSpec(target=0.5).schedule()) == 4
+    assert PruneSpec(method="channel", target=0.3, iterations=3).schedule() == pytest.approx([0.1, 0.2, 0.3])
+
+
+def test_unstructured_sparsity_and_only_convs(unstructured):
+    out, rows = unstructured
+    assert [r["iteration"] for r in rows] == [0, 1, 2, 3]
+    for row, requested in zip(rows[1:], (0.2, 0.36, 0.488)):
+        assert abs(row["conv_sparsity"] - requested) <= 0.005  # within 0.5 pp
+    checkpoint = load_checkpoint(rows[-1]["file"])
+    model = checkpoint.build_model()
+    assert abs(conv_sparsity(model) - 0.488) <= 0.005
+    for name, tensor in model.state_dict().items():
+        if ("fc" in name or "bn" in name or name.endswith("1.weight")) and tensor.dtype == torch.float32 \
+                and tensor.dim() < 4:
+            assert float((tensor == 0).float().mean()) < 0.05, name  # BN and FC are left alone
+    assert not any(k.endswith("_orig") or k.endswith("_mask") for k in checkpoint.state_dict)  # masks removed
+    assert checkpoint.extra["pruning"]["method"] == "l1-unstructured"
+    assert json.loads((out / "pruning.json").read_text())["iterations"][-1]["file"] == rows[-1]["file"]
+
+
+def test_pruned_checkpoint_exports_to_int8_and_records_sparsity(unstructured, tmp_path):
+    _, rows = unstructured
+    manifest = export_bundle("test_resnet", tmp_path / "b", ExportSpec(precisions=(Precision.FP32, Precision.INT8)),
+                             checkpoint=rows[-1]["file"], **QUIET)
+    assert manifest["model"]["pruning"]["method"] == "l1-unstructured"
+    assert abs(manifest["model"]["pruning"]["conv_sparsity"] - 0.488) <= 0.005
+    fp32 = manifest["artifacts"][0]
+    assert fp32["gzip_bytes"] < 0.85 * fp32["bytes"]  # zeros compress; the raw file does not shrink
+    assert manifest["artifacts"][1]["check"]["top1_agreement"] >= 0.9
+
+
+def test_channel_pruning_shrinks_and_runs(trained_checkpoint, tmp_path):
+    rows = prune_checkpoint(str(trained_checkpoint), None, PruneSpec(method="channel", target=0.5, iterations=1,
+                                                                     finetune_epochs=1), tmp_path / "ch", **QUIET)
+    assert rows[1]["macs"] < 0.6 * rows[0]["macs"] and rows[1]["params"] < 0.6 * rows[0]["params"]
+    checkpoint = load_checkpoint(rows[1]["file"])
+    model = checkpoint.build_model()  # rebuilt from plain tensors and recorded layer sizes
+    assert model(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
+    bundle = tmp_path / "bundle"
+    manifest = export_bundle("test_resnet", bundle, ExportSpec(precisions=(Precision.FP32, Precision.INT8)),
+                             checkpoint=rows[1]["file"], **QUIET)
+    assert manifest["model"]["params"] == rows[1]["params"]
+    done = run_agent("run", str(bundle), "--out", str(tmp_path / "r.json"), *FAST_TIMING)
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--sparsity", "1.0"], "target sparsity 1.0 is out of range"),
+    (["--sparsity", "-0.1"], "target sparsity -0.1 is out of range"),
+    (["--amount", "1.5"], "pruning amount 1.5 is out of range"),
+    (["--method", "random"], "unknown pruning method 'random'"),
+])
+def test_bad_pruning_arguments(trained_checkpoint, tmp_path, args, message):
+    result = CliRunner().invoke(cli, ["prune", "test_resnet", "--checkpoint", str(trained_checkpoint),
+                                      "--out", str(tmp_path / "p"), *args])
+    assert result.exit_code == 1 and message in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "p").exists()
+
+
+def test_prune_spec_rejects_out_of_range():
+    with pytest.raises(EdgebenchError, match="iterations 0 is out of range"):
+        PruneSpec(iterations=0)
