@@ -17,7 +17,7 @@ from device_agent.bundle import load_bundle
 from device_agent.device_info import device_facts
 from device_agent.errors import AgentError
 from device_agent.protocol import TimingSettings
-from device_agent.runner import RunOptions, new_result, run_bundle
+from device_agent.runner import RunOptions, new_result, resume_from, run_bundle
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -129,6 +129,12 @@ def _run(args) -> int:
         result["error"] = str(exc)
         write_json_atomic(out, result)
         print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except Exception as exc:  # a bug or an unexpected runtime failure: still one line and a saved result
+        result = result or new_result(args.bundle, options, bundle)
+        result["error"] = f"{type(exc).__name__}: {exc}"
+        write_json_atomic(out, result)
+        print(f"error: unexpected {type(exc).__name__}: {exc} (result saved to {out})", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         result = result or new_result(args.bundle, options, bundle)

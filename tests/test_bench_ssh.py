@@ -1,0 +1,164 @@
+"""`edgebench bench` against a real OpenSSH server on loopback, started by the test with its own keys."""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from edgebench.cli import cli
+from tests.conftest import ROOT
+
+SSHD = Path("/usr/sbin/sshd")
+AGENT_PYTHON = ROOT / ".venv-agent" / "bin" / "python"
+pytestmark = pytest.mark.skipif(not SSHD.exists() or shutil.which("ssh") is None,
+                                reason="OpenSSH server not installed (.ci/run installs openssh-server)")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def keygen(path: Path) -> Path:
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True)
+    return path
+
+
+@pytest.fixture(scope="module")
+def sshd(tmp_path_factory):
+    if os.geteuid() != 0:
+        pytest.skip("starting sshd for the tests needs root")
+    folder = tmp_path_factory.mktemp("sshd")
+    host_key, user_key = keygen(folder / "host_key"), keygen(folder / "user_key")
+    keygen(folder / "stranger_key")
+    (folder / "authorized_keys").write_text((folder / "user_key.pub").read_text())
+    port = free_port()
+    config = folder / "sshd_config"
+    config.write_text("\n".join([
+        f"Port {port}", "ListenAddress 127.0.0.1", f"HostKey {host_key}", f"AuthorizedKeysFile {folder}/authorized_keys",
+        f"PidFile {folder}/sshd.pid", "StrictModes no", "PasswordAuthentication no", "KbdInteractiveAuthentication no",
+        "UsePAM no", "PermitRootLogin yes", "Subsystem sftp internal-sftp", ""]))
+    Path("/run/sshd").mkdir(parents=True, exist_ok=True)
+
+    def start():
+        subprocess.run([str(SSHD), "-f", str(config), "-E", str(folder / "sshd.log")], check=True)
+        for _ in range(50):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("sshd did not start")
+
+    def stop():
+        pid_file = folder / "sshd.pid"
+        if pid_file.exists():
+            os.kill(int(pid_file.read_text()), signal.SIGTERM)
+            time.sleep(0.3)
+
+    start()
+    yield {"port": port, "key": user_key, "stranger": folder / "stranger_key", "folder": folder, "start": start,
+           "stop": stop}
+    stop()
+
+
+def devices_file(tmp_path, sshd, *, python=None, key=None, port=None, workdir=None) -> Path:
+    path = tmp_path / "devices.yaml"
+    path.write_text(yaml.safe_dump({"pi": {
+        "host": "127.0.0.1", "user": "root", "port": port or sshd["port"], "python": str(python or AGENT_PYTHON),
+        "identity": str(key or sshd["key"]), "threads": 1, "workdir": str(workdir or tmp_path / "device"),
+        "ssh_options": ["StrictHostKeyChecking=no", "UserKnownHostsFile=/dev/null", "LogLevel=ERROR"]}}))
+    return path
+
+
+def bench(*args):
+    return CliRunner().invoke(cli, ["bench", *args])
+
+
+FAST = ["--min-runs", "5", "--min-seconds", "0.05", "--warmup-runs", "1"]
+
+
+def test_export_bench_over_ssh_report(sshd, int8_bundle, tmp_path):
+    if not AGENT_PYTHON.exists():
+        pytest.skip("no .venv-agent (make test creates it)")
+    devices = devices_file(tmp_path, sshd)
+    results = tmp_path / "results"
+    first = bench(str(int8_bundle), "--device", "pi", "--devices", str(devices), "--results", str(results), *FAST)
+    assert first.exit_code == 0, first.output
+    assert "copied 1" in first.output and "checksums verified" in first.output
+    assert "[2/2] onnx-int8" in first.output  # the agent's progress, streamed back
+    (result_path,) = (results / "pi").glob("*.json")
+    result = json.loads(result_path.read_text())
+    assert result["device"]["name"] == "pi" and result["complete"] is True
+    assert [r["error"] for r in result["runs"]] == [None, None]
+    # Nothing changed: nothing is copied again, and the second result gets its own name.
+    second = bench(str(int8_bundle), "--device", "pi", "--devices", str(devices), "--results", str(results), *FAST)
+    assert second.exit_code == 0 and "copied 0 changed file(s)" in second.output
+    assert len(list((results / "pi").glob("*.json"))) == 2
+    report = CliRunner().invoke(cli, ["report", str(results)])
+    assert report.exit_code == 0
+    assert sum(line.startswith("pi ") for line in report.output.splitlines()) == 4  # 2 runs x 2 artifacts
+
+
+def test_unreachable_host(sshd, int8_bundle, tmp_path):
+    result = bench(str(int8_bundle), "--device", "pi", "--devices",
+                   str(devices_file(tmp_path, sshd, port=free_port())), "--results", str(tmp_path / "r"))
+    assert result.exit_code == 1 and "error: cannot reach root@127.0.0.1" in result.output
+    assert not (tmp_path / "r").exists()
+
+
+def test_refused_key(sshd, int8_bundle, tmp_path):
+    result = bench(str(int8_bundle), "--device", "pi", "--devices",
+                   str(devices_file(tmp_path, sshd, key=sshd["stranger"])), "--results", str(tmp_path / "r"))
+    assert result.exit_code == 1 and "error: authentication refused by root@127.0.0.1" in result.output
+
+
+def test_remote_python_without_runtime(sshd, int8_bundle, tmp_path):
+    bare = tmp_path / "bare"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True)
+    result = bench(str(int8_bundle), "--device", "pi", "--devices",
+                   str(devices_file(tmp_path, sshd, python=bare / "bin" / "python")), "--results", str(tmp_path / "r"))
+    assert result.exit_code == 1
+    assert "numpy is not installed" in result.output and "pip install numpy onnxruntime" in result.output
+    missing = bench(str(int8_bundle), "--device", "pi", "--devices",
+                    str(devices_file(tmp_path, sshd, python="/nonexistent/python3")), "--results", str(tmp_path / "r"))
+    assert missing.exit_code == 1 and "does not run there" in missing.output
+
+
+def test_dropped_connection_then_retry_continues(sshd, int8_bundle, tmp_path):
+    if not AGENT_PYTHON.exists():
+        pytest.skip("no .venv-agent (make test creates it)")
+    devices = devices_file(tmp_path, sshd)
+    results = tmp_path / "results"
+    command = [sys.executable, "-m", "edgebench", "bench", str(int8_bundle), "--device", "pi", "--devices",
+               str(devices), "--results", str(results), "--artifacts", "onnx-fp32,onnx-int8",
+               "--warmup-runs", "1", "--min-seconds", "4", "--max-seconds", "4"]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    seen = []
+    for line in process.stdout:
+        seen.append(line)
+        if "[2/2]" in line:  # the first artifact is measured and saved on the device
+            break
+    subprocess.run(["pkill", "-f", "--", f"-p {sshd['port']} root@127.0.0.1"])  # cut the ssh connection
+    output = "".join(seen) + process.stdout.read()
+    assert process.wait(timeout=60) == 1, output
+    assert "finished artifact(s) are kept on the device" in output or "dropped" in output
+    assert not results.exists() or not list(results.rglob("*.json"))
+    time.sleep(5)  # whatever survived on the device finishes or dies
+    retry = bench(str(int8_bundle), "--device", "pi", "--devices", str(devices), "--results", str(results),
+                  "--artifacts", "onnx-fp32,onnx-int8", *FAST)
+    assert retry.exit_code == 0, retry.output
+    (result_path,) = (results / "pi").glob("*.json")
+    runs = json.loads(result_path.read_text())["runs"]
+    assert [r["artifact"] for r in runs] == ["onnx-fp32", "onnx-int8"]
+    assert runs[0].get("resumed") is True and runs[0]["latency_ms"]["n"] > 5  # kept, not re-measured
