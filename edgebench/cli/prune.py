@@ -17,8 +17,9 @@ import click
 @click.option("--sparsity", type=float, help="final sparsity (l1-unstructured) or channel ratio (channel), in [0, 1)")
 @click.option("--finetune-epochs", type=int, default=1, show_default=True, help="fine-tuning epochs per iteration")
 @click.option("--lr", type=float, default=1e-4, show_default=True)
+@click.option("--limit", type=int, help="fine-tune on at most this many training images")
 @click.option("--out", type=click.Path(file_okay=False), help="folder for the checkpoints (default: pruned/MODEL)")
-def command(model, checkpoint, data, method, amount, iterations, sparsity, finetune_epochs, lr, out) -> None:
+def command(model, checkpoint, data, method, amount, iterations, sparsity, finetune_epochs, lr, limit, out) -> None:
     """Prune a trained MODEL step by step with fine-tuning; one checkpoint per iteration."""
     from edgebench.errors import EdgebenchError
     from edgebench.prune import PruneSpec
@@ -26,7 +27,7 @@ def command(model, checkpoint, data, method, amount, iterations, sparsity, finet
     from edgebench.train import load_checkpoint
 
     spec = PruneSpec(method=method, amount=amount, iterations=iterations, target=sparsity,
-                     finetune_epochs=finetune_epochs, lr=lr)
+                     finetune_epochs=finetune_epochs, lr=lr, train_limit=limit)
     held = load_checkpoint(checkpoint).model_name
     if held != model:
         raise EdgebenchError(f"checkpoint {checkpoint} holds '{held}', not '{model}'")

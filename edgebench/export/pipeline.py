@@ -149,8 +149,11 @@ def _tflite_artifacts(context: ExportContext, work: Path, log: Log) -> List[Dict
     log(f"converting to TFLite ({', '.join(p.value for p in precisions)}; {layout.value} input) with onnx2tf ...")
     tick = time.perf_counter()
     calibration = context.calibration[:context.spec.quant.tflite_calibration_size]
+    # Graphs edgebench exported itself are already folded and simplified: onnxsim would only cost time
+    # (about 9 s on ResNet-101). A user's ONNX file goes through it.
     converter = TfliteConverter(work / "model.fp32.onnx", work / ".tflite-work", layout, calibration,
-                                context.preprocess.mean, context.preprocess.std)
+                                context.preprocess.mean, context.preprocess.std,
+                                simplify=context.module is None)
     graph_seconds = time.perf_counter() - tick
     artifacts = []
     try:

@@ -7,7 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
-from edgebench.data import load_split, resize_images
+from edgebench.data import limit, load_split, resize_images
 from edgebench.errors import EdgebenchError
 from edgebench.fileio import write_json
 from edgebench.prune.spec import PruneSpec
@@ -32,7 +32,7 @@ def prune_checkpoint(checkpoint_path: str, data: Optional[str], spec: PruneSpec,
     if not data_ref:
         raise EdgebenchError("the checkpoint does not name its data set: pass --data")
     size, channels = tuple(base.preprocess.input_size), base.preprocess.channels
-    train_set = resize_images(load_split(data_ref, "train"), size, channels)
+    train_set = resize_images(limit(load_split(data_ref, "train"), spec.train_limit, spec.seed), size, channels)
     test_set = resize_images(load_split(data_ref, "test"), size, channels)
     torch.manual_seed(spec.seed)
     model = base.build_model()

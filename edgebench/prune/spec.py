@@ -29,6 +29,7 @@ class PruneSpec:
     weight_decay: float = 5e-4
     batch_size: int = 128
     seed: int = 0
+    train_limit: Optional[int] = None  # fine-tune on at most this many training images
 
     def __post_init__(self):
         if self.method not in METHODS:

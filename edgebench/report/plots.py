@@ -52,6 +52,9 @@ def accuracy_scatter(rows: Sequence[Row], cost: Callable[[Row], Optional[float]]
                 label=f"Pareto front ({device})")
     if log_x:
         ax.set_xscale("log")
+    accuracies = [r.accuracy for r in rows if r.accuracy is not None]
+    if accuracies:
+        ax.set_ylim(max(0.0, min(accuracies) - 2.0), min(100.0, max(accuracies) + 1.0) + 0.5)
     ax.set_xlabel(label)
     ax.set_ylabel("top-1 accuracy (%)")
     ax.grid(True, alpha=0.3)

@@ -81,7 +81,7 @@ class TfliteConverter:
     """Holds the converted TensorFlow graph; `convert(precision)` returns .tflite bytes."""
 
     def __init__(self, onnx_path: Path, work: Path, layout: Layout, calibration_nchw: np.ndarray,
-                 mean, std, input_name: str = "input"):
+                 mean, std, input_name: str = "input", simplify: bool = True):
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         with native_output_silenced():  # TensorFlow announces oneDNN and absl on import
             self.tf = require("tensorflow", "convert")
@@ -99,6 +99,7 @@ class TfliteConverter:
             with _conversion_env(work):
                 model = self.onnx2tf.convert(input_onnx_file_path=str(source), output_folder_path=str(work / "tf"),
                                              disable_model_save=True, non_verbose=True,
+                                             not_use_onnxsim=not simplify,
                                              keep_ncw_or_nchw_or_ncdhw_input_names=keep)
         except SystemExit as exc:  # onnx2tf exits the process on some conversion errors
             raise EdgebenchError(f"onnx2tf cannot convert this model (exit {exc.code}); the ONNX artifacts are "
