@@ -50,7 +50,6 @@ class Remote:
             lines.append(line)
             on_line(line.rstrip("\n"))
         process.wait()
-        self.last_stdout = process.stdout.read() if process.stdout else ""
         if process.returncode == SSH_ERROR and any(_is_ssh_message(line) for line in lines[-3:]):
             raise self.explain("".join(lines[-3:]))
         return process.returncode

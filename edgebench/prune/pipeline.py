@@ -26,8 +26,6 @@ def prune_checkpoint(checkpoint_path: str, data: Optional[str], spec: PruneSpec,
     from edgebench.train.trainer import evaluate, train
 
     base = load_checkpoint(checkpoint_path)
-    if base.extra.get("pruning", {}).get("method") == "channel" and spec.method == "l1-unstructured":
-        pass  # unstructured pruning of a channel-pruned model is fine
     data_ref = data or base.dataset.get("source")
     if not data_ref:
         raise EdgebenchError("the checkpoint does not name its data set: pass --data")
