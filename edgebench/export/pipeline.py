@@ -59,14 +59,16 @@ def export_bundle(model: str, out: Path, spec: ExportSpec, *, checkpoint: Option
     if out.exists() and not overwrite:
         raise EdgebenchError(f"{out} already exists: pass --force to replace it, or choose another --out")
     if Format.TFLITE in spec.formats and not tflite_available():
-        raise EdgebenchError("TFLite export needs onnx2tf and tensorflow: pip install 'edgebench[convert]' and "
+        raise EdgebenchError(f"TFLite export needs onnx2tf and tensorflow: pip install "
+                             f"'edgebench[{FORMATS[Format.TFLITE].extra}]' and "
                              "pip install --no-deps -r requirements/nodeps.txt, or export with --format onnx")
     started = time.perf_counter()
     source = resolve_model(model, checkpoint)
     data_ref = data or source.data or EMBEDDED
-    preprocess = _preprocess(source, data_ref, input_size, channels, mean, std)
+    train_raw = load_split(data_ref, "train")  # read once: normalisation fitting and calibration share it
+    preprocess = _preprocess(source, train_raw, input_size, channels, mean, std)
     with atomic_dir(out, overwrite=overwrite) as work:
-        context = _context(source, data_ref, preprocess, spec, work / "model.fp32.onnx", log)
+        context = _context(source, data_ref, train_raw, preprocess, spec, work / "model.fp32.onnx", log)
         artifacts = _onnx_artifacts(context, work, log)
         if Format.TFLITE in spec.formats:
             artifacts += _tflite_artifacts(context, work, log)
@@ -78,10 +80,10 @@ def export_bundle(model: str, out: Path, spec: ExportSpec, *, checkpoint: Option
     return manifest
 
 
-def _context(source: ModelSource, data_ref: str, preprocess: Preprocess, spec: ExportSpec, fp32_path: Path,
-             log: Log) -> ExportContext:
+def _context(source: ModelSource, data_ref: str, train_raw: ImageSet, preprocess: Preprocess, spec: ExportSpec,
+             fp32_path: Path, log: Log) -> ExportContext:
     size = tuple(preprocess.input_size)
-    train_set = resize_images(load_split(data_ref, "train"), size, preprocess.channels)
+    train_set = resize_images(train_raw, size, preprocess.channels)
     eval_set = resize_images(load_split(data_ref, "test"), size, preprocess.channels).sample(spec.eval_size, spec.seed)
     class_names = source.class_names or train_set.class_names
     module = _torch_module(source, len(class_names), preprocess.channels, spec.seed)
@@ -189,7 +191,7 @@ def _artifact_entry(fmt: Format, precision: Precision, path: Path, model_input: 
     }
 
 
-def _preprocess(source: ModelSource, data_ref: str, input_size, channels, mean, std) -> Preprocess:
+def _preprocess(source: ModelSource, train_raw: ImageSet, input_size, channels, mean, std) -> Preprocess:
     if source.preprocess is not None and not any((input_size, channels, mean, std)):
         return source.preprocess
     base = source.preprocess
@@ -211,8 +213,7 @@ def _preprocess(source: ModelSource, data_ref: str, input_size, channels, mean, 
         if base is not None and base.channels == channels:
             fitted_mean, fitted_std = base.mean, base.std
         else:
-            fitted_mean, fitted_std = fit_normalisation(resize_images(load_split(data_ref, "train").sample(2000),
-                                                                      tuple(size), channels))
+            fitted_mean, fitted_std = fit_normalisation(resize_images(train_raw.sample(2000), tuple(size), channels))
         mean = mean or fitted_mean
         std = std or fitted_std
     if len(mean) != channels or len(std) != channels:
