@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 from edgebench.registry import Registry
 
@@ -19,14 +19,16 @@ class ModelEntry:
     input_size: int = 32
     techniques: Tuple[str, ...] = ()
     defaults: Dict[str, Any] = field(default_factory=dict)
+    variant: Optional[Any] = None  # the VariantSpec of a model defined in a variant file
 
 
 MODELS: "Registry[ModelEntry]" = Registry("model")
 
 
 def register_model(name: str, build: Callable[..., Any], *, family: str, description: str,
-                   input_size: int = 32, techniques: Tuple[str, ...] = (), **defaults: Any) -> ModelEntry:
-    return MODELS.add(name, ModelEntry(name, build, family, description, input_size, techniques, defaults))
+                   input_size: int = 32, techniques: Tuple[str, ...] = (), variant: Optional[Any] = None,
+                   **defaults: Any) -> ModelEntry:
+    return MODELS.add(name, ModelEntry(name, build, family, description, input_size, techniques, defaults, variant))
 
 
 def create_model(name: str, *, num_classes: int = 10, in_channels: int = 3, **overrides: Any):

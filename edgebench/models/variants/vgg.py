@@ -1,0 +1,101 @@
+"""Builds a VGG-family variant from its spec: a layer plan (widths and 'M'), one layer kind, [SE], a head."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Optional, Tuple
+
+from torch import nn
+
+from edgebench.models import blocks
+from edgebench.models.blocks.fire import EXPAND_1X1, EXPAND_3X3, SQUEEZES
+from edgebench.models.variants.spec import VggArch
+
+
+@dataclass(frozen=True)
+class LayerKind:
+    make: Callable[..., nn.Module]  # (in_ch, out_ch, size, **options)
+    options: Dict[str, Optional[Tuple[Any, ...]]]
+    techniques: Callable[[Dict[str, Any]], Tuple[str, ...]]
+
+
+def _bn_relu(conv: nn.Module, width: int) -> nn.Sequential:
+    return nn.Sequential(conv, nn.BatchNorm2d(width), nn.ReLU(inplace=True))
+
+
+def _fire_techniques(options: Dict[str, Any]) -> Tuple[str, ...]:
+    squeeze, ex1, ex3 = (options.get("squeeze", "conv"), options.get("expand1x1", "conv"),
+                         options.get("expand3x3", "conv"))
+    used = ["fire"]
+    if ex3 == "grouped":
+        used.append("grouped-convolution")
+    if squeeze == "ghost" or ex3.startswith("ghost"):
+        used.append("ghost")
+    if squeeze.startswith("grouped") or ex1 == "grouped" or ex3 == "ghost-grouped" or options.get("shuffle"):
+        used.append("grouped-pointwise-shuffle")
+    if ex3 == "dice":
+        used.append("dice")
+    return tuple(used)
+
+
+LAYERS: Dict[str, LayerKind] = {
+    "conv": LayerKind(lambda i, o, size: blocks.conv_bn_act(i, o, 3, bias=True, act="relu"), {}, lambda o: ()),
+    "factorized": LayerKind(lambda i, o, size: _bn_relu(blocks.FactorizedConv(i, o), o), {},
+                            lambda o: ("nx1-1xn",)),
+    "depthwise-separable": LayerKind(lambda i, o, size: _bn_relu(blocks.DepthwiseSeparable(i, o), o), {},
+                                     lambda o: ("depthwise-separable",)),
+    "fire": LayerKind(lambda i, o, size, **options: blocks.Fire(i, o, size=size, **options),
+                      {"squeeze": SQUEEZES, "expand1x1": EXPAND_1X1, "expand3x3": EXPAND_3X3,
+                       "squeeze_ratio": None, "shuffle": None},
+                      _fire_techniques),
+}
+
+# head kind -> its options
+HEADS = {"mlp": {"hidden", "dropout"}, "linear": {"dropout"}, "conv": {"norm"}}
+HEAD_TECHNIQUES = {"mlp": (), "linear": ("gap-head",), "conv": ("no-fc",)}
+
+
+def _head(kind: str, options: Dict[str, Any], channels: int, num_classes: int) -> nn.Sequential:
+    if kind == "mlp":
+        hidden, dropout = int(options.get("hidden", 4096)), float(options.get("dropout", 0.5))
+        return nn.Sequential(
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+            nn.Linear(channels, hidden), nn.ReLU(inplace=True), nn.Dropout(dropout),
+            nn.Linear(hidden, hidden), nn.ReLU(inplace=True), nn.Dropout(dropout),
+            nn.Linear(hidden, num_classes),
+        )
+    if kind == "linear":
+        # The study drops out the logits themselves (Linear, then Dropout); kept for a faithful recipe.
+        return nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels, num_classes),
+                             nn.Dropout(float(options.get("dropout", 0.5))))
+    norm = bool(options.get("norm", True))
+    return nn.Sequential(
+        nn.Conv2d(channels, num_classes, 1), *([nn.BatchNorm2d(num_classes)] if norm else []), nn.ReLU(inplace=True),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+    )
+
+
+class VariantVGG(nn.Module):
+    def __init__(self, arch: VggArch, *, num_classes: int = 100, in_channels: int = 3, input_size: int = 32):
+        super().__init__()
+        kind = LAYERS[arch.layer]
+        layers, channels, size = [], in_channels, input_size
+        for item in arch.plan:
+            if item == "M":
+                layers.append(nn.MaxPool2d(2, 2))
+                size //= 2
+                continue
+            layers.append(kind.make(channels, int(item), size, **arch.layer_options))
+            if arch.se:
+                layers.append(blocks.SqueezeExcite(int(item)))
+            channels = int(item)
+        self.features = nn.Sequential(*layers)
+        self.head = _head(arch.head, arch.head_options, channels, num_classes)
+
+    def forward(self, x):
+        return self.head(self.features(x))
+
+
+def used_techniques(arch: VggArch) -> Tuple[str, ...]:
+    used = LAYERS[arch.layer].techniques(arch.layer_options) + HEAD_TECHNIQUES[arch.head]
+    return used + (("squeeze-excitation",) if arch.se else ())
