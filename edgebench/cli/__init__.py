@@ -31,9 +31,9 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from edgebench.cli import bench, demo, export, models, prune, report, train
+    from edgebench.cli import ablation, bench, demo, export, models, prune, report, train
 
-    for module in (models, train, export, bench, report, demo, prune):
+    for module in (models, train, ablation, export, bench, report, demo, prune):
         cli.add_command(module.command)
     cli.add_command(prune.study_command)
     cli.add_command(bench.devices_command)

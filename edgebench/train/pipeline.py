@@ -12,7 +12,9 @@ from edgebench.train.recipe import TrainSpec
 
 def train_model(model_name: str, data: Optional[str], spec: TrainSpec, out: Path, *,
                 input_size: Optional[int] = None, in_channels: int = 3,
-                log: Callable[[str], None] = print) -> Checkpoint:
+                log: Callable[[str], None] = print, resumable: bool = False) -> Checkpoint:
+    """Train and save a checkpoint. `resumable` keeps the training state next to `out` after every epoch
+    (`<out>.state`) and continues from it when present; it is removed once the checkpoint is written."""
     from edgebench.models import create_model, model_entry
     from edgebench.train.trainer import train
 
@@ -25,13 +27,16 @@ def train_model(model_name: str, data: Optional[str], spec: TrainSpec, out: Path
     preprocess = Preprocess((size, size), in_channels, mean, std)
     num_classes = class_count(train_set, test_set)
     config = {"num_classes": num_classes, "in_channels": in_channels}
+    if "input_size" in entry.defaults:  # models built for one spatial size (DiCE units)
+        config["input_size"] = size
     import torch
 
     torch.manual_seed(spec.seed)  # the initial weights too, whatever ran before in this process
     model = create_model(model_name, **config)
     log(f"training {model_name} on {train_set.source}: {len(train_set)} train / {len(test_set)} test images, "
         f"{num_classes} classes, {size}x{size}x{in_channels}, {spec.epochs} epochs ({spec.schedule})")
-    result = train(model, train_set, test_set, preprocess, spec, log=log)
+    state_path = out.with_name(out.name + ".state") if resumable else None
+    result = train(model, train_set, test_set, preprocess, spec, log=log, state_path=state_path)
     checkpoint = Checkpoint(
         model_name=model_name, model_config=config, preprocess=preprocess,
         class_names=train_raw.class_names[:num_classes] if len(train_raw.class_names) >= num_classes
@@ -43,5 +48,7 @@ def train_model(model_name: str, data: Optional[str], spec: TrainSpec, out: Path
         extra={"train_seconds": round(result.seconds, 1)},
     )
     save_checkpoint(out, checkpoint)
+    if state_path is not None:
+        state_path.unlink(missing_ok=True)
     log(f"test accuracy {100 * result.accuracy:.2f} %  ->  {out}")
     return checkpoint

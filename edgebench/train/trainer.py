@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, List, Optional
 
 import numpy as np
 
 from edgebench.data.imageset import ImageSet
 from edgebench.data.preprocess import Preprocess
+from edgebench.errors import EdgebenchError
 from edgebench.train.recipe import TrainSpec
 
 
@@ -71,7 +73,11 @@ def evaluate(model, imageset: ImageSet, preprocess: Preprocess, device: str = "c
 
 
 def train(model, train_set: ImageSet, test_set: ImageSet, preprocess: Preprocess, spec: TrainSpec,
-          log: Callable[[str], None] = print, show_progress: Optional[bool] = None) -> TrainResult:
+          log: Callable[[str], None] = print, show_progress: Optional[bool] = None,
+          state_path: Optional[Path] = None) -> TrainResult:
+    """Train in place. With `state_path`, the full training state (weights, optimizer, schedule, random
+    generators, history) is saved there after every epoch, and a run that finds one continues from it:
+    an interrupted run resumes at the next epoch and ends where an uninterrupted one would."""
     import torch
     from tqdm import tqdm
 
@@ -91,9 +97,21 @@ def train(model, train_set: ImageSet, test_set: ImageSet, preprocess: Preprocess
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, patience=spec.plateau_patience)
     loss_fn = torch.nn.CrossEntropyLoss()
     history: List[dict] = []
-    best_loss, stale = float("inf"), 0
-    started = time.perf_counter()
-    for epoch in range(1, spec.epochs + 1):
+    best_loss, stale, first_epoch, spent = float("inf"), 0, 1, 0.0
+    if state_path is not None and Path(state_path).exists():
+        state = torch.load(state_path, map_location=device, weights_only=False)
+        if state.get("spec") != spec.as_dict():
+            raise EdgebenchError(f"{state_path} was saved by a run with another recipe; delete it to start over")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        history, best_loss, stale, spent = list(state["history"]), state["best_loss"], state["stale"], state["seconds"]
+        first_epoch = state["epoch"] + 1
+        log(f"resuming from {state_path} after epoch {state['epoch']}/{spec.epochs}")
+    started = time.perf_counter() - spent
+    for epoch in range(first_epoch, spec.epochs + 1):
         model.train()
         order = torch.randperm(len(labels), generator=generator).to(device)
         total_loss, total_correct = 0.0, 0
@@ -122,13 +140,32 @@ def train(model, train_set: ImageSet, test_set: ImageSet, preprocess: Preprocess
                         "test_accuracy": round(test_accuracy, 5), "lr": optimizer.param_groups[0]["lr"]})
         log(f"epoch {epoch}/{spec.epochs}  loss {train_loss:.4f}  train {100 * total_correct / len(labels):.2f} %  "
             f"test {100 * test_accuracy:.2f} %  ({time.perf_counter() - started:.0f} s)")
+        stop = False
         if spec.schedule == "plateau":
             if train_loss < best_loss - 1e-4:
                 best_loss, stale = train_loss, 0
             else:
                 stale += 1
-                if stale >= spec.early_stop_patience:
-                    log(f"early stop: train loss has not improved for {stale} epochs")
-                    break
+                stop = stale >= spec.early_stop_patience
+        if state_path is not None:
+            _save_state(state_path, spec, epoch, model, optimizer, scheduler, generator, history, best_loss, stale,
+                        time.perf_counter() - started)
+        if stop:
+            log(f"early stop: train loss has not improved for {stale} epochs")
+            break
     model.eval().to("cpu")
     return TrainResult(history[-1]["test_accuracy"], tuple(history), time.perf_counter() - started)
+
+
+def _save_state(path, spec: TrainSpec, epoch: int, model, optimizer, scheduler, generator, history, best_loss,
+                stale, seconds: float) -> None:
+    import torch
+
+    from edgebench.fileio import atomic_path
+
+    state = {"spec": spec.as_dict(), "epoch": epoch, "model": model.state_dict(),
+             "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+             "generator": generator.get_state(), "torch_rng": torch.get_rng_state(), "history": history,
+             "best_loss": best_loss, "stale": stale, "seconds": seconds}
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)

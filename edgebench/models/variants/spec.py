@@ -10,6 +10,7 @@ from edgebench.errors import EdgebenchError, UnknownNameError
 from edgebench.models.variants.techniques import TECHNIQUES
 
 BASES = {"resnet101": "resnet", "vgg19": "vgg"}  # base architecture -> builder family
+STUDY_CLASSES = {"resnet101": 10, "vgg19": 100}  # the study's tables: CIFAR-10 for ResNet, CIFAR-100 for VGG
 ACTIVATIONS = ("relu", "relu6")
 
 
@@ -80,6 +81,10 @@ class VariantSpec:
     @property
     def family(self) -> str:
         return BASES[self.base]
+
+    @property
+    def study_classes(self) -> int:
+        return self.study.classes if self.study else STUDY_CLASSES[self.base]
 
 
 class _Reader:
