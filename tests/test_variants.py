@@ -216,3 +216,29 @@ def test_models_command_shows_technique_chain():
     assert "2,331,583" in line and "46.80" in line and "gap-head > depthwise-separable" in line
     order = [l.split()[0] for l in done.stdout.splitlines() if l.startswith("vgg19-v")]
     assert order == [f"vgg19-v{i}" for i in range(1, 14)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", VARIANTS)
+def test_variant_exports_to_int8_onnx_and_tflite(name, tmp_path):
+    """Every variant, briefly trained (real BatchNorm statistics), goes through the product's export path."""
+    from edgebench.export.pipeline import export_bundle
+    from edgebench.export.spec import ExportSpec, Format, Precision
+    from edgebench.train import TrainSpec
+    from edgebench.train.pipeline import train_model
+
+    checkpoint = tmp_path / "model.pt"
+    train_model(name, None, TrainSpec(epochs=1, batch_size=32, lr=0.05, train_limit=64), checkpoint,
+                log=lambda line: None)
+    manifest = export_bundle(name, tmp_path / "bundle",
+                             ExportSpec(precisions=(Precision.FP32, Precision.INT8),
+                                        formats=(Format.ONNX, Format.TFLITE), eval_size=64, min_int8_agreement=0.0),
+                             checkpoint=str(checkpoint), log=lambda line: None)
+    artifacts = {a["name"]: a for a in manifest["artifacts"]}
+    assert set(artifacts) == {"onnx-fp32", "onnx-int8", "tflite-fp32", "tflite-int8"}
+    for fp32 in ("onnx-fp32", "tflite-fp32"):
+        assert artifacts[fp32]["check"]["top1_agreement"] >= 0.98, fp32
+        assert artifacts[fp32]["check"]["max_abs_diff"] <= 1e-3, fp32
+    for int8 in ("onnx-int8", "tflite-int8"):
+        assert artifacts[int8]["bytes"] < artifacts[int8.replace("int8", "fp32")]["bytes"]
+        assert 0.0 <= artifacts[int8]["check"]["top1_agreement"] <= 1.0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Optional
 
+import torch
 from torch import nn
 
 ACTIVATIONS = {"relu": nn.ReLU, "relu6": nn.ReLU6}
@@ -52,18 +53,21 @@ class DepthwiseSeparable(nn.Sequential):
 
 
 class ChannelShuffle(nn.Module):
-    """ShuffleNet's channel shuffle: (N, g*c, H, W) -> view (N, g, c, H, W) -> swap g and c."""
+    """ShuffleNet's channel shuffle: channel i*c + j of g groups of c goes to j*g + i.
+
+    Written as one gather with a constant permutation rather than reshape -> transpose -> reshape: the same
+    result, and a single Gather converts to TFLite exactly, where onnx2tf mistranslates some 5-D transposes."""
 
     def __init__(self, channels: int, groups: int):
         super().__init__()
         if channels % groups:
             raise ValueError(f"{channels} channels cannot be shuffled in {groups} groups")
         self.groups = groups
+        order = torch.arange(channels).reshape(groups, channels // groups).t().reshape(-1)
+        self.register_buffer("order", order, persistent=False)  # not a weight: checkpoints stay unchanged
 
     def forward(self, x):
-        batch, channels, height, width = x.shape
-        x = x.reshape(batch, self.groups, channels // self.groups, height, width)
-        return x.transpose(1, 2).reshape(batch, channels, height, width)
+        return x.index_select(1, self.order)
 
     def extra_repr(self) -> str:
         return f"groups={self.groups}"
