@@ -14,6 +14,9 @@ COPY pyproject.toml README.md ./
 COPY requirements/ requirements/
 COPY edgebench/ edgebench/
 COPY device_agent/ device_agent/
+# The study's variant files; a user's own go in ./models of the mounted working folder.
+COPY models/ /opt/edgebench/models/
+ENV EDGEBENCH_MODELS=/opt/edgebench/models
 # The CPU build of torch first, from PyTorch's CPU index: an unpinned torch would pull a multi-GB CUDA build.
 RUN pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu \
     && pip install -c requirements/constraints.txt ".[host,convert]" \

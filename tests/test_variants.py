@@ -242,3 +242,35 @@ def test_variant_exports_to_int8_onnx_and_tflite(name, tmp_path):
     for int8 in ("onnx-int8", "tflite-int8"):
         assert artifacts[int8]["bytes"] < artifacts[int8.replace("int8", "fp32")]["bytes"]
         assert 0.0 <= artifacts[int8]["check"]["top1_agreement"] <= 1.0
+
+
+def test_the_format_examples_in_models_readme_build():
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    from edgebench.models.variants.structure import build_variant
+
+    text = (Path(__file__).resolve().parents[1] / "models" / "README.md").read_text()
+    examples = re.findall(r"```yaml\n(.*?)```", text, re.S)
+    assert len(examples) == 2
+    for example in examples:
+        model = build_variant(parse_variant(yaml.safe_load(example), "models/README.md"), num_classes=10).eval()
+        with torch.no_grad():
+            assert model(torch.zeros(1, 3, 32, 32)).shape == (1, 10)
+
+
+def test_same_definition_twice_is_one_model_but_a_conflict_is_an_error(tmp_path, monkeypatch):
+    from edgebench.models.variants.loader import load_variants
+
+    first, second = tmp_path / "a", tmp_path / "b"
+    first.mkdir()
+    second.mkdir()
+    (first / "x.json").write_text(json.dumps(SMALL))
+    (second / "x.yaml").write_text(json.dumps(SMALL))  # JSON is YAML
+    monkeypatch.setenv("EDGEBENCH_MODELS", f"{first}:{second}")
+    assert "my-ghost" in load_variants()
+    (second / "x.yaml").write_text(json.dumps({**SMALL, "description": "another"}))
+    with pytest.raises(EdgebenchError, match="model 'my-ghost' is defined twice"):
+        load_variants()
