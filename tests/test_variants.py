@@ -274,3 +274,12 @@ def test_same_definition_twice_is_one_model_but_a_conflict_is_an_error(tmp_path,
     (second / "x.yaml").write_text(json.dumps({**SMALL, "description": "another"}))
     with pytest.raises(EdgebenchError, match="model 'my-ghost' is defined twice"):
         load_variants()
+
+
+def test_widths_that_cannot_work_fail_naming_the_file():
+    from edgebench.models.variants.structure import build_variant
+
+    data = {**SMALL, "block": {"kind": "ghost", "groups": 3}, "techniques": ["ghost", "no-fc",
+                                                                            "grouped-pointwise-shuffle"]}
+    with pytest.raises(EdgebenchError, match="my.yaml: cannot build 'my-ghost': .*divisible by groups"):
+        build_variant(parse_variant(data, "my.yaml"))

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Dict, List
 
 from edgebench.errors import EdgebenchError
+from edgebench.models.variants.spec import VariantSpec
 
 SUFFIXES = (".yaml", ".yml", ".json")
 
@@ -33,10 +34,10 @@ def variant_files() -> List[Path]:
             if path.suffix in SUFFIXES and path.is_file()]
 
 
-def load_variants() -> Dict[str, "VariantSpec"]:  # noqa: F821
+def load_variants() -> Dict[str, VariantSpec]:
     from edgebench.models.variants.spec import load_file
 
-    specs: Dict[str, object] = {}
+    specs: Dict[str, VariantSpec] = {}
     for path in variant_files():
         spec = load_file(path)
         if spec.name in specs:

@@ -26,6 +26,10 @@ def _ghost(i, h, o, s, p, size, groups=1, se=False, depthwise="stride"):
     return blocks.GhostBottleneck(i, h, o, s, p, groups=groups, se=se, depthwise=depthwise)
 
 
+def _shuffle(i, h, o, s, p, size, groups=4):
+    return blocks.ShuffleBottleneck(i, h, o, s, p, groups)
+
+
 def _dice(i, h, o, s, p, size, study_parity=False):
     return blocks.DiceBottleneck(i, h, o, s, p, size=size, study_parity=study_parity)
 
@@ -37,8 +41,7 @@ BLOCKS: Dict[str, BlockKind] = {
                             lambda o: _CONV_TECHNIQUE[o.get("conv", "standard")]),
     "residual-fire": BlockKind(lambda i, h, o, s, p, size: blocks.ResidualFire(i, h, o, s, p), {},
                                lambda o: ("fire",)),
-    "shuffle-bottleneck": BlockKind(lambda i, h, o, s, p, size, groups=4: blocks.ShuffleBottleneck(i, h, o, s, p, groups),
-                                    {"groups": None},
+    "shuffle-bottleneck": BlockKind(_shuffle, {"groups": None},
                                     lambda o: ("grouped-pointwise-shuffle", "depthwise-separable")),
     "inverted-residual": BlockKind(lambda i, h, o, s, p, size: blocks.InvertedResidual(i, h, o, s, p), {},
                                    lambda o: ("inverted-residual",)),
