@@ -87,6 +87,7 @@ def run_artifact(bundle: Bundle, artifact: Dict, options: RunOptions, images: Op
         tick = time.perf_counter_ns()
         backend.load(path, options.threads)
         run["load_ms"] = round((time.perf_counter_ns() - tick) / 1e6, 3)
+        run["delegate"] = getattr(backend, "delegate", None)
         rss_loaded = rss_mb()
         _check_shape(backend.input_shape(), inputs.shape[1:], run["artifact"])
         single = backend.prepare(inputs[:1])

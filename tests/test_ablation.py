@@ -47,7 +47,8 @@ def test_ablation_command_tiny_run(tmp_path):
     out = tmp_path / "sweep"
     done = subprocess.run([sys.executable, "-m", "edgebench", "ablation", "--arch", "resnet101", "--variants", "13,11",
                            "--epochs", "1", "--limit", "64", "--batch-size", "32", "--lr", "0.05", "--device", "cpu",
-                           "--max-drop", "100", "--out", str(out)], capture_output=True, text=True, timeout=600)
+                           "--max-drop", "100", "--export", "--out", str(out)], capture_output=True, text=True,
+                          timeout=900)
     assert done.returncode == 0, done.stderr
     result = json.loads((out / "ablation.json").read_text())
     assert result["baseline"] == "resnet101-v13" and result["smallest"] == "resnet101-v13"
@@ -61,9 +62,14 @@ def test_ablation_command_tiny_run(tmp_path):
         assert 0 <= row["accuracy"] <= 100 and row["epochs"] == 1 and row["train_images"] == 64
         assert row["test_images"] == 360 and row["size_mib"] > row["params"] * 4 / 2**20
     assert rows["resnet101-v13"]["study_accuracy"] == 90.82
+    for name, row in rows.items():  # --export: the product's bundles, int8 columns
+        assert row["int8_onnx_mib"] < row["fp32_onnx_mib"] and 0 <= row["int8_agreement"] <= 100
+        manifest = json.loads((out / "bundles" / name / "manifest.json").read_text())
+        assert [a["name"] for a in manifest["artifacts"]] == ["onnx-fp32", "onnx-int8"]
     table = (out / "ablation.md").read_text().splitlines()
     assert table[0] == "# Ablation: resnet101 (drop against resnet101-v13)"
     assert sum(line.startswith("| 1") for line in table) == 2
+    assert "| int8 ONNX MiB | int8 acc % | int8 agree % |" in table[4]
     assert any(line.startswith("- smallest within 100 pp of resnet101-v13: resnet101-v13") for line in table)
     with open(out / "ablation.csv") as handle:
         assert [r["variant"] for r in csv.DictReader(handle)] == ["resnet101-v13", "resnet101-v11"]

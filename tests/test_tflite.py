@@ -67,6 +67,9 @@ def test_agent_runs_every_tflite_precision(tflite_bundle, tmp_path):
         assert run["error"] is None
         if run["format"] == "tflite":
             assert run["backend"] == "tflite" and run["backend_version"].startswith("ai-edge-litert")
+            assert run["delegate"] == "xnnpack"
+        else:
+            assert run["delegate"] is None
         # The agent dequantizes int8 outputs itself and scores exactly what export measured.
         assert run["accuracy"]["top1"] == pytest.approx(expected[run["artifact"]], abs=1e-6)
 
@@ -116,3 +119,20 @@ def test_int8_threshold_applies_to_tflite(trained_checkpoint, tmp_path):
         export_bundle("test_resnet", tmp_path / "strict", ExportSpec(precisions=(Precision.INT8,), formats=BOTH,
                       min_int8_agreement=1.0, eval_size=360), checkpoint=str(trained_checkpoint), **QUIET)
     assert not (tmp_path / "strict").exists()
+
+
+def test_a_graph_xnnpack_declines_runs_on_the_builtin_kernels():
+    """vgg19-v13's int8 TFLite file (DiCE units, made by `edgebench export`): XNNPACK fails to prepare it;
+    the agent runs it on TFLite's built-in kernels and says so, as the benchmark tool's --use_xnnpack=false."""
+    from pathlib import Path
+
+    import numpy as np
+
+    from device_agent.backends.tflite_backend import TfliteBackend
+
+    backend = TfliteBackend()
+    backend.load(str(Path(__file__).parent / "data" / "vgg19-v13-int8.tflite"), 1)
+    assert backend.delegate.startswith("none (XNNPACK could not prepare the graph: failed to create XNNPACK")
+    inputs = np.random.default_rng(0).standard_normal((1, 32, 32, 3)).astype(np.float32)
+    logits = backend.finish(backend.invoke(backend.prepare(inputs)))
+    assert logits.shape == (1, 10) and np.isfinite(logits).all() and logits.std() > 0

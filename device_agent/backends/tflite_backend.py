@@ -42,16 +42,37 @@ class TfliteBackend(Backend):
     def __init__(self):
         self.interpreter_class, self._version = _interpreter_class()
         self.interpreter = None
+        self.delegate: Optional[str] = None
 
     def version(self) -> Optional[str]:
         return self._version
 
     def load(self, path: str, threads: int) -> None:
         try:
-            self.interpreter = self.interpreter_class(model_path=path, num_threads=threads or None)
-            self.interpreter.allocate_tensors()
+            self._open(path, threads, xnnpack=True)
+            self.delegate = "xnnpack"
         except Exception as exc:  # interpreters raise ValueError/RuntimeError for bad files
-            raise AgentError(f"the TFLite interpreter cannot load {path}: {first_line(exc)}") from None
+            if "XNNPACK" not in str(exc):
+                raise AgentError(f"the TFLite interpreter cannot load {path}: {first_line(exc)}") from None
+            # XNNPACK declines some graphs (it fails to prepare a node); the built-in kernels still run them,
+            # as TFLite's benchmark tool does with --use_xnnpack=false. The result says which ran.
+            try:
+                self._open(path, threads, xnnpack=False)
+            except Exception as retry:
+                raise AgentError(f"the TFLite interpreter cannot load {path}: {first_line(retry)}") from None
+            self.delegate = f"none (XNNPACK could not prepare the graph: {first_line(exc)})"
+
+    def _open(self, path: str, threads: int, xnnpack: bool) -> None:
+        options = {}
+        if not xnnpack:
+            import importlib
+
+            resolver = getattr(importlib.import_module(self.interpreter_class.__module__), "OpResolverType", None)
+            if resolver is None:
+                raise AgentError("this TFLite interpreter cannot run without its default delegate")
+            options["experimental_op_resolver_type"] = resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+        self.interpreter = self.interpreter_class(model_path=path, num_threads=threads or None, **options)
+        self.interpreter.allocate_tensors()
         self.input_detail = self.interpreter.get_input_details()[0]
         self.output_detail = self.interpreter.get_output_details()[0]
 

@@ -34,9 +34,11 @@ def resolve_device(device: str) -> str:
 @click.option("--baseline", help="variant the drops are measured against [default: variant 1 if chosen, "
               "else the first chosen]")
 @click.option("--max-drop", type=float, help="name the smallest and the cheapest variant within this many pp")
+@click.option("--export", "export", is_flag=True, help="also export each variant to fp32 + int8 ONNX (bundles in "
+              "OUT/bundles, ready for `edgebench bench`) and tabulate the int8 file's size and accuracy")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", type=click.Path(file_okay=False), help="results folder [default: ablation/ARCH]")
-def command(arch, data, variants, epochs, limit, batch_size, lr, schedule, device, baseline, max_drop, seed,
+def command(arch, data, variants, epochs, limit, batch_size, lr, schedule, device, baseline, max_drop, export, seed,
             out) -> None:
     """Train each variant of ARCH with the study's recipe and write the ablation table (Markdown, CSV, JSON)
     with plots of accuracy against parameters and FLOPs. Run it again to continue an interrupted sweep."""
@@ -47,7 +49,7 @@ def command(arch, data, variants, epochs, limit, batch_size, lr, schedule, devic
     if baseline is not None and baseline.isdigit():
         baseline = select_variants(arch, baseline)[0]
     device = resolve_device(device)
-    spec = AblationSpec(arch=arch, variants=chosen, data=data, baseline=baseline, max_drop=max_drop,
+    spec = AblationSpec(arch=arch, variants=chosen, data=data, baseline=baseline, max_drop=max_drop, export=export,
                         train=TrainSpec.for_schedule(schedule, epochs=epochs, batch_size=batch_size, lr=lr,
                                                      seed=seed, device=device, train_limit=limit))
     folder = Path(out or f"ablation/{arch}")
