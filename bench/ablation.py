@@ -1,10 +1,10 @@
 """The study's ablation on real data with a short CPU schedule: ResNet-101 variants 6-14 (the ones whose
 training fits a CPU budget) trained on Tiny-ImageNet-10 at 32x32 (CIFAR-10-like classes), one recipe for all.
 
-    python bench/ablation.py [--variants 6-14] [--epochs 3] [--limit 2000] [--out bench-results/ablation]
+    python bench/ablation.py [--variants 6-14] [--epochs 4] [--limit 5000] [--out bench-results/ablation]
 
 Prints the ablation table (params, fvcore FLOPs, weights size, accuracy, drop against the first variant,
-Pareto membership) and leaves ablation.md/.csv/.json/.png in --out. Running it again keeps finished
+int8 ONNX size and accuracy, Pareto membership) and leaves ablation.md/.csv/.json/.png and the bundles in --out. Running it again keeps finished
 variants (the sweep is resumable).
 """
 
@@ -24,8 +24,8 @@ def main() -> None:
     parser.add_argument("--arch", default="resnet101")
     parser.add_argument("--variants", default="6-14")
     parser.add_argument("--data", default=str(SHARED / "tiny-imagenet-10"))
-    parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--limit", type=int, default=2000)
+    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--limit", type=int, default=5000)
     parser.add_argument("--max-drop", type=float, default=3.0)
     parser.add_argument("--out", default=str(ROOT / "bench-results" / "ablation"))
     args = parser.parse_args()
@@ -33,7 +33,7 @@ def main() -> None:
         raise SystemExit(f"{args.data} is absent: this benchmark needs the shared datasets (or pass --data)")
     command = [str(BIN / "edgebench"), "ablation", "--arch", args.arch, "--data", args.data, "--variants",
                args.variants, "--epochs", str(args.epochs), "--limit", str(args.limit), "--batch-size", "64",
-               "--lr", "0.05", "--device", "cpu", "--max-drop", str(args.max_drop), "--out", args.out]
+               "--lr", "0.05", "--device", "cpu", "--max-drop", str(args.max_drop), "--export", "--out", args.out]
     print("$ " + " ".join(command), flush=True)
     done = subprocess.run(command, env=env())
     if done.returncode != 0:
