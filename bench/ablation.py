@@ -27,13 +27,14 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--limit", type=int, default=5000)
     parser.add_argument("--max-drop", type=float, default=3.0)
+    parser.add_argument("--baseline", default="6", help="variant the drops are measured against")
     parser.add_argument("--out", default=str(ROOT / "bench-results" / "ablation"))
     args = parser.parse_args()
     if not Path(args.data).exists():
         raise SystemExit(f"{args.data} is absent: this benchmark needs the shared datasets (or pass --data)")
     command = [str(BIN / "edgebench"), "ablation", "--arch", args.arch, "--data", args.data, "--variants",
                args.variants, "--epochs", str(args.epochs), "--limit", str(args.limit), "--batch-size", "64",
-               "--lr", "0.05", "--device", "cpu", "--max-drop", str(args.max_drop), "--export", "--out", args.out]
+               "--lr", "0.05", "--device", "cpu", "--max-drop", str(args.max_drop), "--baseline", args.baseline, "--export", "--out", args.out]
     print("$ " + " ".join(command), flush=True)
     done = subprocess.run(command, env=env())
     if done.returncode != 0:
