@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Dict, Tuple
 
 from torch import nn
 
 from edgebench.models import blocks
 from edgebench.models.variants.spec import ResNetArch
-
-
-@dataclass(frozen=True)
-class BlockKind:
-    make: Callable[..., nn.Module]  # (in_ch, hidden, out_ch, stride, project, size, **options)
-    options: Dict[str, Optional[Tuple[Any, ...]]]  # option -> valid values (None: any)
-    techniques: Callable[[Dict[str, Any]], Tuple[str, ...]]
+from edgebench.models.variants.techniques import Kind
 
 
 def _bottleneck(i, h, o, s, p, size, conv="standard"):
@@ -36,19 +29,19 @@ def _dice(i, h, o, s, p, size, study_parity=False):
 
 _CONV_TECHNIQUE = {"standard": (), "factorized": ("nx1-1xn",), "depthwise": ("depthwise-separable",)}
 
-BLOCKS: Dict[str, BlockKind] = {
-    "bottleneck": BlockKind(_bottleneck, {"conv": blocks.bottleneck.SPATIAL_CONVS},
+BLOCKS: Dict[str, Kind] = {
+    "bottleneck": Kind(_bottleneck, {"conv": blocks.bottleneck.SPATIAL_CONVS},
                             lambda o: _CONV_TECHNIQUE[o.get("conv", "standard")]),
-    "residual-fire": BlockKind(lambda i, h, o, s, p, size: blocks.ResidualFire(i, h, o, s, p), {},
+    "residual-fire": Kind(lambda i, h, o, s, p, size: blocks.ResidualFire(i, h, o, s, p), {},
                                lambda o: ("fire",)),
-    "shuffle-bottleneck": BlockKind(_shuffle, {"groups": None},
+    "shuffle-bottleneck": Kind(_shuffle, {"groups": None},
                                     lambda o: ("grouped-pointwise-shuffle", "depthwise-separable")),
-    "inverted-residual": BlockKind(lambda i, h, o, s, p, size: blocks.InvertedResidual(i, h, o, s, p), {},
+    "inverted-residual": Kind(lambda i, h, o, s, p, size: blocks.InvertedResidual(i, h, o, s, p), {},
                                    lambda o: ("inverted-residual",)),
-    "ghost": BlockKind(_ghost, {"groups": None, "se": (True, False), "depthwise": ("stride", "projection")},
+    "ghost": Kind(_ghost, {"groups": None, "se": (True, False), "depthwise": ("stride", "projection")},
                        lambda o: ("ghost",) + (("grouped-pointwise-shuffle",) if o.get("groups", 1) > 1 else ())
                        + (("squeeze-excitation",) if o.get("se") else ())),
-    "dice": BlockKind(_dice, {"study_parity": (True, False)}, lambda o: ("dice",)),
+    "dice": Kind(_dice, {"study_parity": (True, False)}, lambda o: ("dice",)),
 }
 
 STEMS = {

@@ -160,21 +160,26 @@ def _study(top: _Reader) -> Optional[StudyFigures]:
                         number("mflops"), number("accuracy"))
 
 
+def _kind_and_options(section: _Reader, kinds: Mapping[str, Any], noun: str):
+    """A `kind` from `kinds` and its options, each checked against what that kind accepts."""
+    kind = section.get("kind", str, choices=sorted(kinds))
+    options = {k: v for k, v in section.data.items() if k != "kind"}
+    allowed = kinds[kind].options
+    for key, value in options.items():
+        if key not in allowed:
+            section.fail(key, f"is not an option of '{kind}' {noun}: valid options are "
+                              f"{', '.join(sorted(allowed)) or 'none'}")
+        if allowed[key] and value not in allowed[key]:
+            section.fail(key, f"is {value!r}: valid values are {', '.join(map(str, allowed[key]))}")
+    return kind, options
+
+
 def _resnet(top: _Reader) -> ResNetArch:
     from edgebench.models.variants.resnet import BLOCKS, STEMS
 
     stem = _Reader(top.get("stem", dict), f"{top.where}: stem")
     stem.unknown_keys({"conv", "width"})
-    block = _Reader(top.get("block", dict), f"{top.where}: block")
-    kind = block.get("kind", str, choices=sorted(BLOCKS))
-    options = {k: v for k, v in block.data.items() if k != "kind"}
-    allowed = BLOCKS[kind].options
-    for key, value in options.items():
-        if key not in allowed:
-            block.fail(key, f"is not an option of '{kind}' blocks: valid options are "
-                            f"{', '.join(sorted(allowed)) or 'none'}")
-        if allowed[key] and value not in allowed[key]:
-            block.fail(key, f"is {value!r}: valid values are {', '.join(map(str, allowed[key]))}")
+    kind, options = _kind_and_options(_Reader(top.get("block", dict), f"{top.where}: block"), BLOCKS, "blocks")
     stages = top.get("stages", list)
     if not stages:
         top.fail("stages", "is empty: give at least one stage")
@@ -218,16 +223,7 @@ def _vgg(top: _Reader) -> VggArch:
     for item in plan:
         if item != "M" and (not isinstance(item, int) or isinstance(item, bool) or item < 1):
             top.fail("plan", f"holds {item!r}: give widths and 'M' for a max-pool")
-    layer = _Reader(top.get("layer", dict), f"{top.where}: layer")
-    kind = layer.get("kind", str, choices=sorted(LAYERS))
-    options = {k: v for k, v in layer.data.items() if k != "kind"}
-    for key, value in options.items():
-        allowed = LAYERS[kind].options
-        if key not in allowed:
-            layer.fail(key, f"is not an option of '{kind}' layers: valid options are "
-                            f"{', '.join(sorted(allowed)) or 'none'}")
-        if allowed[key] and value not in allowed[key]:
-            layer.fail(key, f"is {value!r}: valid values are {', '.join(map(str, allowed[key]))}")
+    kind, options = _kind_and_options(_Reader(top.get("layer", dict), f"{top.where}: layer"), LAYERS, "layers")
     head = _Reader(top.get("head", dict), f"{top.where}: head")
     head_kind = head.get("kind", str, choices=sorted(HEADS))
     head_options = {k: v for k, v in head.data.items() if k != "kind"}

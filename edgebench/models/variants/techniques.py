@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Callable, Dict, Optional, Tuple
 
 from edgebench.registry import Registry
 
@@ -12,6 +13,16 @@ class Technique:
     name: str
     description: str
     structural: bool = True  # False: a width or layout choice, not a block the builder can see
+
+
+@dataclass(frozen=True)
+class Kind:
+    """A block (ResNet) or layer (VGG) kind a variant file can name: how to build it, the options it takes
+    (option -> valid values, None: any) and the techniques a given set of options uses."""
+
+    make: Callable[..., Any]
+    options: Dict[str, Optional[Tuple[Any, ...]]]
+    techniques: Callable[[Dict[str, Any]], Tuple[str, ...]]
 
 
 TECHNIQUES: "Registry[Technique]" = Registry("technique")

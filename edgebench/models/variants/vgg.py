@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Dict, Tuple
 
 from torch import nn
 
 from edgebench.models import blocks
 from edgebench.models.blocks.fire import EXPAND_1X1, EXPAND_3X3, SQUEEZES
 from edgebench.models.variants.spec import VggArch
-
-
-@dataclass(frozen=True)
-class LayerKind:
-    make: Callable[..., nn.Module]  # (in_ch, out_ch, size, **options)
-    options: Dict[str, Optional[Tuple[Any, ...]]]
-    techniques: Callable[[Dict[str, Any]], Tuple[str, ...]]
+from edgebench.models.variants.techniques import Kind
 
 
 def _bn_relu(conv: nn.Module, width: int) -> nn.Sequential:
@@ -38,13 +31,13 @@ def _fire_techniques(options: Dict[str, Any]) -> Tuple[str, ...]:
     return tuple(used)
 
 
-LAYERS: Dict[str, LayerKind] = {
-    "conv": LayerKind(lambda i, o, size: blocks.conv_bn_act(i, o, 3, bias=True, act="relu"), {}, lambda o: ()),
-    "factorized": LayerKind(lambda i, o, size: _bn_relu(blocks.FactorizedConv(i, o), o), {},
+LAYERS: Dict[str, Kind] = {
+    "conv": Kind(lambda i, o, size: blocks.conv_bn_act(i, o, 3, bias=True, act="relu"), {}, lambda o: ()),
+    "factorized": Kind(lambda i, o, size: _bn_relu(blocks.FactorizedConv(i, o), o), {},
                             lambda o: ("nx1-1xn",)),
-    "depthwise-separable": LayerKind(lambda i, o, size: _bn_relu(blocks.DepthwiseSeparable(i, o), o), {},
+    "depthwise-separable": Kind(lambda i, o, size: _bn_relu(blocks.DepthwiseSeparable(i, o), o), {},
                                      lambda o: ("depthwise-separable",)),
-    "fire": LayerKind(lambda i, o, size, **options: blocks.Fire(i, o, size=size, **options),
+    "fire": Kind(lambda i, o, size, **options: blocks.Fire(i, o, size=size, **options),
                       {"squeeze": SQUEEZES, "expand1x1": EXPAND_1X1, "expand3x3": EXPAND_3X3,
                        "squeeze_ratio": None, "shuffle": None},
                       _fire_techniques),
