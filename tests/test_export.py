@@ -9,7 +9,7 @@ from edgebench.data import Preprocess, normalise
 from edgebench.errors import EdgebenchError
 from edgebench.export.manifest import read_manifest
 from edgebench.export.pipeline import export_bundle
-from edgebench.export.spec import ExportSpec, Precision
+from edgebench.export.spec import ExportSpec, GateSpec, Precision, QuantSpec
 from edgebench.fileio import sha256_file
 from edgebench.train import load_checkpoint
 
@@ -99,16 +99,18 @@ def test_existing_bundle_is_not_overwritten(int8_bundle):
     assert (int8_bundle / "manifest.json").read_text() == before
 
 
-def test_failed_export_leaves_nothing(tmp_path, trained_checkpoint):
-    spec = ExportSpec(precisions=(Precision.FP32, Precision.INT8), min_int8_agreement=1.0, eval_size=360)
-    spec_impossible = ExportSpec(precisions=spec.precisions, min_int8_agreement=1.0, eval_size=360,
-                                 quant=spec.quant.__class__(calibration_size=1, configs=("s8s8",)))
-    target = tmp_path / "never"
-    try:
-        export_bundle("test_resnet", target, spec_impossible, checkpoint=str(trained_checkpoint),
-                      log=lambda line: None)
-    except EdgebenchError as exc:
-        assert "below the threshold" in str(exc)
-        assert not target.exists() and list(tmp_path.iterdir()) == []
-    else:  # a perfect int8 model on one calibration image: then the bundle must be complete
-        assert json.loads((target / "manifest.json").read_text())["artifacts"][1]["check"]["top1_agreement"] == 1.0
+def test_int8_below_the_gate_is_left_out_and_recorded(tmp_path, trained_checkpoint):
+    spec = ExportSpec(precisions=(Precision.FP32, Precision.INT8), eval_size=360,
+                      gate=GateSpec(min_quant_agreement=1.0, max_quant_drop=0.0),
+                      quant=QuantSpec(calibration_size=1, configs=("s8s8",)))
+    target = tmp_path / "partial"
+    manifest = export_bundle("test_resnet", target, spec, checkpoint=str(trained_checkpoint), log=lambda line: None)
+    names = [a["name"] for a in manifest["artifacts"]]
+    if manifest["rejected"]:  # int8 calibrated on one image, held to perfect agreement
+        rejected = manifest["rejected"][0]
+        assert names == ["onnx-fp32"] and rejected["name"] == "onnx-int8"
+        assert "--min-int8-agreement" in rejected["reason"] or "--max-int8-drop" in rejected["reason"]
+        assert not (target / "model.int8.onnx").exists()
+    else:  # a perfect int8 model on one calibration image: then it must be in the bundle
+        assert names == ["onnx-fp32", "onnx-int8"] and manifest["artifacts"][1]["check"]["top1_agreement"] == 1.0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["partial"]

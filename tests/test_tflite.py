@@ -8,7 +8,7 @@ pytest.importorskip("onnx2tf")
 from edgebench.errors import EdgebenchError  # noqa: E402
 from edgebench.export.manifest import read_manifest  # noqa: E402
 from edgebench.export.pipeline import export_bundle  # noqa: E402
-from edgebench.export.spec import ExportSpec, Format, Layout, Precision  # noqa: E402
+from edgebench.export.spec import ExportSpec, Format, GateSpec, Layout, Precision  # noqa: E402
 from tests.conftest import FAST_TIMING, run_agent  # noqa: E402
 from tests.helpers import castlike_onnx, static_batch_onnx  # noqa: E402
 
@@ -107,18 +107,26 @@ def test_grouped_conv_and_shuffle_at_4x4_is_fixed(tmp_path):
     assert fp32["check"]["top1_agreement"] == 1.0 and fp32["check"]["max_abs_diff"] < 1e-4
 
 
-def test_unconvertible_model_fails_clearly_and_writes_nothing(tmp_path):
+def test_unconvertible_model_keeps_the_onnx_artifacts(tmp_path):
     source = castlike_onnx(tmp_path / "castlike.onnx")
-    with pytest.raises(EdgebenchError, match="onnx2tf cannot convert this model.*--format onnx"):
-        export_bundle(str(source), tmp_path / "never", ExportSpec(formats=BOTH, eval_size=16), **QUIET)
-    assert not (tmp_path / "never").exists()
+    manifest = export_bundle(str(source), tmp_path / "partial", ExportSpec(formats=BOTH, eval_size=16), **QUIET)
+    assert [a["name"] for a in manifest["artifacts"]] == ["onnx-fp32"]
+    assert [r["name"] for r in manifest["rejected"]] == ["tflite-fp32"]
+    assert manifest["rejected"][0]["reason"].startswith("onnx2tf cannot convert this model")
+    assert not list((tmp_path / "partial").glob("*.tflite"))
 
 
 def test_int8_threshold_applies_to_tflite(trained_checkpoint, tmp_path):
-    with pytest.raises(EdgebenchError, match="int8 top-1 agreement .* below the threshold"):
-        export_bundle("test_resnet", tmp_path / "strict", ExportSpec(precisions=(Precision.INT8,), formats=BOTH,
-                      min_int8_agreement=1.0, eval_size=360), checkpoint=str(trained_checkpoint), **QUIET)
-    assert not (tmp_path / "strict").exists()
+    strict = GateSpec(min_quant_agreement=1.0, max_quant_drop=None)
+    manifest = export_bundle("test_resnet", tmp_path / "strict", ExportSpec(
+        precisions=(Precision.INT8,), formats=BOTH, gate=strict, eval_size=360), checkpoint=str(trained_checkpoint),
+        **QUIET)
+    refused = {r["name"]: r for r in manifest["rejected"]}
+    kept = [a["name"] for a in manifest["artifacts"]]
+    assert "onnx-fp32" in kept and set(kept) | set(refused) == {"onnx-fp32", "onnx-int8", "tflite-int8"}
+    for entry in refused.values():
+        assert "below 100.0 % (--min-int8-agreement)" in entry["reason"] and entry["check"]["top1_agreement"] < 1
+        assert not (tmp_path / "strict" / entry["file"]).exists()
 
 
 def test_a_graph_xnnpack_declines_runs_on_the_builtin_kernels():

@@ -223,7 +223,7 @@ def test_models_command_shows_technique_chain():
 def test_variant_exports_to_int8_onnx_and_tflite(name, tmp_path):
     """Every variant, briefly trained (real BatchNorm statistics), goes through the product's export path."""
     from edgebench.export.pipeline import export_bundle
-    from edgebench.export.spec import ExportSpec, Format, Precision
+    from edgebench.export.spec import ExportSpec, Format, GateSpec, Precision
     from edgebench.train import TrainSpec
     from edgebench.train.pipeline import train_model
 
@@ -232,7 +232,8 @@ def test_variant_exports_to_int8_onnx_and_tflite(name, tmp_path):
                 log=lambda line: None)
     manifest = export_bundle(name, tmp_path / "bundle",
                              ExportSpec(precisions=(Precision.FP32, Precision.INT8),
-                                        formats=(Format.ONNX, Format.TFLITE), eval_size=64, min_int8_agreement=0.0),
+                                        formats=(Format.ONNX, Format.TFLITE), eval_size=64,
+                                        gate=GateSpec(min_quant_agreement=0.0, max_quant_drop=None)),
                              checkpoint=str(checkpoint), log=lambda line: None)
     artifacts = {a["name"]: a for a in manifest["artifacts"]}
     assert set(artifacts) == {"onnx-fp32", "onnx-int8", "tflite-fp32", "tflite-int8"}

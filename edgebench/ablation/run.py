@@ -11,7 +11,7 @@ from typing import Callable, Dict, List
 from edgebench.ablation.spec import AblationSpec
 from edgebench.ablation.table import AblationTable, build_table, csv_text, markdown, plot
 from edgebench.errors import EdgebenchError
-from edgebench.fileio import write_bytes, write_json, write_text
+from edgebench.fileio import check_replaceable, os_errors_named, write_bytes, write_json, write_text
 
 # Recipe fields that may change between a run and its resumption without invalidating what is done.
 _FREE = {"device"}
@@ -22,11 +22,30 @@ def _settings(spec: AblationSpec) -> Dict:
     return {"arch": spec.arch, "data": spec.data, "train": recipe, "export": spec.export}
 
 
+SETTINGS_FILE = "ablation-settings.json"
+
+
+def _read_json(path: Path, what: str) -> Dict:
+    try:
+        document = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise EdgebenchError(f"{path} is not valid JSON ({exc}); delete it to redo that {what}") from None
+    if not isinstance(document, dict):
+        raise EdgebenchError(f"{path} holds a {type(document).__name__}, not an object; delete it to redo that "
+                             f"{what}")
+    return document
+
+
+def check_output_folder(out: Path) -> None:
+    """An ablation writes into a new or empty folder, or continues one that an ablation run started."""
+    check_replaceable(out, overwrite=True, owned=lambda folder: (folder / SETTINGS_FILE).is_file())
+
+
 def _check_settings(out: Path, spec: AblationSpec) -> None:
-    path = out / "ablation-settings.json"
+    path = out / SETTINGS_FILE
     settings = _settings(spec)
     if path.exists():
-        before = json.loads(path.read_text())
+        before = _read_json(path, "whole run")
         if before != settings:
             changed = _first_difference(before, settings)
             raise EdgebenchError(f"{out} holds an ablation run with other settings ({changed}): pass another --out "
@@ -80,11 +99,12 @@ def measure(name: str, checkpoint, train_seconds: float) -> Dict:
 def export_int8(name: str, checkpoint: Path, bundle: Path, data, log: Callable[[str], None]) -> Dict:
     """fp32 + int8 ONNX through the product's export path; the int8 file's size and accuracy."""
     from edgebench.export.pipeline import export_bundle
-    from edgebench.export.spec import ExportSpec, Format, Precision
+    from edgebench.export.spec import ExportSpec, Format, GateSpec, Precision
 
     # Short smoke schedules leave models whose int8 agreement is low: record it rather than refuse.
+    record_all = GateSpec(min_quant_agreement=0.0, max_quant_drop=None)
     manifest = export_bundle(name, bundle, ExportSpec(precisions=(Precision.FP32, Precision.INT8),
-                                                      formats=(Format.ONNX,), min_int8_agreement=0.0),
+                                                      formats=(Format.ONNX,), gate=record_all),
                              checkpoint=str(checkpoint), data=data, overwrite=True, log=lambda line: None)
     artifacts = {artifact["name"]: artifact for artifact in manifest["artifacts"]}
     fp32, int8 = artifacts["onnx-fp32"], artifacts["onnx-int8"]
@@ -102,19 +122,24 @@ def run_ablation(spec: AblationSpec, out: Path, *, log: Callable[[str], None] = 
     from edgebench.train.pipeline import train_model
 
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    check_output_folder(out)
+    with os_errors_named(out):
+        out.mkdir(parents=True, exist_ok=True)
     _check_settings(out, spec)
     measured: List[Dict] = []
     for number, name in enumerate(spec.variants, 1):
         record = out / "variants" / f"{name}.json"
         if record.exists():
-            measured.append(json.loads(record.read_text()))
+            measured.append(_read_json(record, "variant"))
+            if not isinstance(measured[-1].get("accuracy"), (int, float)):
+                raise EdgebenchError(f"{record} has no accuracy; delete it to redo that variant")
             log(f"[{number}/{len(spec.variants)}] {name}: done earlier ({measured[-1]['accuracy']} %), kept")
             continue
         chain = " > ".join(model_entry(name).techniques) or "base architecture"
         log(f"[{number}/{len(spec.variants)}] {name}: {chain}")
         path = out / "checkpoints" / f"{name}.pt"
-        path.parent.mkdir(parents=True, exist_ok=True)
+        with os_errors_named(path.parent):
+            path.parent.mkdir(parents=True, exist_ok=True)
         if path.exists():  # trained, but interrupted before its row was written
             checkpoint = load_checkpoint(path)
         else:

@@ -4,16 +4,12 @@ from pathlib import Path
 
 import click
 
-from edgebench.errors import EdgebenchError
+from edgebench.cli.options import FRACTION, INPUT_SIZE, NON_NEGATIVE_FLOAT, POSITIVE_FLOAT, POSITIVE_INT, comma_list
+from edgebench.export.spec import CALIBRATION_METHODS, Layout
 
-
-def _floats(text):
-    if text is None:
-        return None
-    try:
-        return [float(v) for v in text.split(",")]
-    except ValueError:
-        raise EdgebenchError(f"'{text}' is not a comma-separated list of numbers") from None
+# `export` exits with this code when the bundle was written but some artifact failed its parity gate.
+EXIT_REFUSED_ARTIFACTS = 3
+UNIT_FLOATS = comma_list(FRACTION)
 
 
 @click.command("export")
@@ -26,29 +22,44 @@ def _floats(text):
 @click.option("--data", help="dataset for calibration and evaluation (default: the checkpoint's, else the "
               "embedded digits)")
 @click.option("--out", type=click.Path(file_okay=False), help="bundle folder (default: bundles/MODEL)")
-@click.option("--force", is_flag=True, help="replace an existing bundle")
+@click.option("--force", is_flag=True, help="replace an existing bundle (only a folder edgebench wrote)")
 @click.option("--format", "formats", help="comma-separated: onnx, tflite (default: both when the TFLite "
               "converter is installed)")
-@click.option("--tflite-layout", type=click.Choice(["NHWC", "NCHW"], case_sensitive=False), default="NHWC",
-              show_default=True, help="TFLite input layout (NHWC is TFLite's native one)")
-@click.option("--calibration-size", type=int, default=256, show_default=True)
-@click.option("--calibration-method", type=click.Choice(["minmax", "entropy", "percentile"]), default="minmax",
-              show_default=True)
+@click.option("--tflite-layout", type=click.Choice([m.value for m in Layout], case_sensitive=False),
+              default=Layout.NHWC.value, show_default=True, help="TFLite input layout (NHWC is TFLite's native one)")
+@click.option("--calibration-size", type=POSITIVE_INT, default=256, show_default=True)
+@click.option("--calibration-method", type=click.Choice(CALIBRATION_METHODS), default="minmax", show_default=True)
 @click.option("--int8-config", default="auto", show_default=True,
               help="auto (best measured of u8s8-rr, u8s8) or a list of u8s8-rr, u8s8, s8s8")
-@click.option("--min-int8-agreement", type=float, default=0.9, show_default=True,
-              help="fail when int8 top-1 agreement with the original falls below this")
-@click.option("--eval-size", type=int, default=500, show_default=True, help="labelled images bundled for the agent")
-@click.option("--input-size", type=int, help="square input size (ONNX / Python models without one)")
+@click.option("--fp32-tolerance", type=POSITIVE_FLOAT, default=1e-3, show_default=True,
+              help="fp32 artifacts: max |diff| / max |reference output| must stay within this")
+@click.option("--fp16-tolerance", type=POSITIVE_FLOAT, default=2e-2, show_default=True,
+              help="fp16 artifacts: the same bound, looser for 11-bit weights")
+@click.option("--min-float-agreement", type=FRACTION, default=0.99, show_default=True,
+              help="fp32/fp16 artifacts: top-1 agreement with the reference must reach this")
+@click.option("--min-int8-agreement", type=FRACTION, default=0.9, show_default=True,
+              help="int8/dynamic artifacts of trained models: top-1 agreement must reach this")
+@click.option("--max-int8-drop", type=NON_NEGATIVE_FLOAT, default=3.0, show_default=True,
+              help="int8/dynamic artifacts of trained models: accuracy points they may lose on the eval set")
+@click.option("--eval-size", type=POSITIVE_INT, default=500, show_default=True,
+              help="labelled images bundled for the agent")
+@click.option("--input-size", type=INPUT_SIZE, help="square input size (ONNX / Python models without one)")
 @click.option("--channels", type=click.Choice(["1", "3"]), help="input channels (ONNX / Python models)")
-@click.option("--mean", help="per-channel mean in [0,1] units, e.g. 0.49,0.48,0.45 (default: fitted on the data)")
-@click.option("--std", help="per-channel std in [0,1] units (default: fitted on the data)")
-def command(model, int8, precisions, checkpoint, data, out, force, formats, tflite_layout, calibration_size, calibration_method, int8_config,
-            min_int8_agreement, eval_size, input_size, channels, mean, std) -> None:
-    """Export MODEL (zoo name, path to an .onnx file, or package.module:function) to a verified bundle."""
+@click.option("--mean", type=UNIT_FLOATS, help="per-channel mean in [0,1] units, e.g. 0.49,0.48,0.45 "
+              "(default: fitted on the data)")
+@click.option("--std", type=comma_list(POSITIVE_FLOAT), help="per-channel std in [0,1] units (default: fitted on "
+              "the data)")
+def command(model, int8, precisions, checkpoint, data, out, force, formats, tflite_layout, calibration_size,
+            calibration_method, int8_config, fp32_tolerance, fp16_tolerance, min_float_agreement, min_int8_agreement,
+            max_int8_drop, eval_size, input_size, channels, mean, std) -> None:
+    """Export MODEL (zoo name, path to an .onnx file, or package.module:function) to a verified bundle.
+
+    Every artifact must pass the parity gate for its precision; one that fails is left out of the bundle,
+    recorded in the manifest under `rejected`, and the command exits with code 3.
+    """
     from edgebench.export.pipeline import export_bundle
-    from edgebench.export.spec import (ExportSpec, Format, Layout, Precision, QuantSpec, default_formats, parse_enum,
-                                       resolve_configs)
+    from edgebench.export.spec import (ExportSpec, Format, GateSpec, Precision, QuantSpec, default_formats,
+                                       parse_enum, resolve_configs)
 
     if precisions:
         chosen = tuple(parse_enum(Precision, p.strip()) for p in precisions.split(",") if p.strip())
@@ -62,9 +73,18 @@ def command(model, int8, precisions, checkpoint, data, out, force, formats, tfli
         layout=Layout(tflite_layout.upper()),
         quant=QuantSpec(calibration_size=calibration_size, method=calibration_method,
                         configs=resolve_configs(int8_config)),
-        eval_size=eval_size, min_int8_agreement=min_int8_agreement,
+        gate=GateSpec(fp32_tolerance=fp32_tolerance, fp16_tolerance=fp16_tolerance,
+                      min_float_agreement=min_float_agreement, min_quant_agreement=min_int8_agreement,
+                      max_quant_drop=max_int8_drop),
+        eval_size=eval_size,
     )
     name = Path(model).stem if model.endswith(".onnx") else model.split(":")[-1]
-    export_bundle(model, Path(out or f"bundles/{name}"), spec, checkpoint=checkpoint, data=data,
-                  input_size=input_size, channels=int(channels) if channels else None, mean=_floats(mean),
-                  std=_floats(std), overwrite=force, log=click.echo)
+    manifest = export_bundle(model, Path(out or f"bundles/{name}"), spec, checkpoint=checkpoint, data=data,
+                             input_size=input_size, channels=int(channels) if channels else None,
+                             mean=list(mean) if mean else None, std=list(std) if std else None, overwrite=force,
+                             log=click.echo)
+    refused = manifest.get("rejected", [])
+    if refused:
+        click.echo(f"error: {len(refused)} artifact(s) failed the parity gate and were left out of the bundle: "
+                   f"{', '.join(entry['name'] for entry in refused)} (see 'rejected' in its manifest.json)", err=True)
+        raise click.exceptions.Exit(EXIT_REFUSED_ARTIFACTS)

@@ -48,3 +48,14 @@ def read_manifest(bundle: Path) -> Dict[str, Any]:
         raise EdgebenchError(f"{path} is not valid JSON: {exc}") from None
     validate(manifest, "manifest", str(path))
     return manifest
+
+
+def is_bundle(path: Path) -> bool:
+    """A folder edgebench wrote: the only kind of folder `--force` may replace."""
+    manifest = Path(path) / MANIFEST_FILE
+    if Path(path).is_symlink() or not Path(path).is_dir() or not manifest.is_file():
+        return False
+    try:
+        return json.loads(manifest.read_text()).get("kind") == MANIFEST_KIND
+    except (OSError, ValueError, AttributeError):
+        return False

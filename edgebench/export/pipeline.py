@@ -1,13 +1,19 @@
-"""model -> fp32 ONNX -> int8 ONNX and TFLite -> verified bundle, the body of `edgebench export`."""
+"""model -> fp32 ONNX -> every requested artifact, each through one gate -> bundle: `edgebench export`.
+
+Every artifact passes through `_produce`: written by its format's writer (the `FORMATS` table), timed, run
+on the eval images, and judged by the parity gate for its precision. An artifact that fails is left out of
+the bundle and recorded under `rejected` with its figures, its reason and, where it can be found, the first
+ONNX node whose output departs; the others are kept.
+"""
 
 from __future__ import annotations
 
+import copy
 import datetime as _dt
 import platform
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -15,49 +21,26 @@ from edgebench import __version__
 from edgebench.data import EMBEDDED, Preprocess, fit_normalisation, load_split, normalise, resize_images
 from edgebench.data.imageset import ImageSet
 from edgebench.errors import EdgebenchError
-from edgebench.export.manifest import MANIFEST_FILE, MANIFEST_KIND, MANIFEST_VERSION, file_facts, validate
+from edgebench.export.context import ExportContext
+from edgebench.export.gate import judge
+from edgebench.export.manifest import MANIFEST_FILE, MANIFEST_KIND, MANIFEST_VERSION, file_facts, is_bundle, validate
 from edgebench.export.source import ModelSource, resolve_model
-from edgebench.export.spec import FORMATS, ExportSpec, Format, Layout, Precision, tflite_available
-from edgebench.export.verify import Agreement, compare, onnx_logits, torch_logits
+from edgebench.export.spec import FORMATS, ExportSpec, Format, Precision, tflite_available
+from edgebench.export.verify import onnx_logits, torch_logits
 from edgebench.fileio import atomic_dir, sha256_file, write_json
 
 EVAL_FILE = "eval.npz"
+DIAGNOSE_IMAGES = 4
 Log = Callable[[str], None]
 
 
-@dataclass
-class ExportContext:
-    """Everything the artifact writers share: the model, its data, and the reference outputs."""
-
-    source: ModelSource
-    module: object
-    preprocess: Preprocess
-    class_names: tuple
-    eval_set: ImageSet
-    eval_inputs: np.ndarray
-    reference: np.ndarray
-    reference_name: str
-    calibration: np.ndarray
-    selection: np.ndarray
-    spec: ExportSpec
-
-    def check(self, logits: np.ndarray) -> Agreement:
-        return compare(logits, self.reference, self.eval_set.labels, self.reference_name)
-
-    def enforce_int8(self, name: str, check: Agreement) -> None:
-        if self.source.trained and check.top1_agreement < self.spec.min_int8_agreement:
-            raise EdgebenchError(
-                f"{name} top-1 agreement {100 * check.top1_agreement:.1f} % is below the threshold "
-                f"{100 * self.spec.min_int8_agreement:.1f} % (--min-int8-agreement); nothing was written")
-
-
 def export_bundle(model: str, out: Path, spec: ExportSpec, *, checkpoint: Optional[str] = None,
-                  data: Optional[str] = None, input_size: Optional[int] = None, channels: Optional[int] = None,
-                  mean: Optional[Sequence[float]] = None, std: Optional[Sequence[float]] = None,
-                  overwrite: bool = False, log: Log = print) -> Dict:
+                  data: Optional[str] = None, input_size: Optional[Tuple[int, int]] = None,
+                  channels: Optional[int] = None, mean: Optional[Sequence[float]] = None,
+                  std: Optional[Sequence[float]] = None, overwrite: bool = False, log: Log = print) -> Dict:
+    """Write the bundle; its manifest lists the artifacts that passed and, under `rejected`, those that did not."""
     out = Path(out)
-    if out.exists() and not overwrite:
-        raise EdgebenchError(f"{out} already exists: pass --force to replace it, or choose another --out")
+    _check_target(out, overwrite)
     if Format.TFLITE in spec.formats and not tflite_available():
         raise EdgebenchError(f"TFLite export needs onnx2tf and tensorflow: pip install "
                              f"'edgebench[{FORMATS[Format.TFLITE].extra}]' and "
@@ -66,18 +49,119 @@ def export_bundle(model: str, out: Path, spec: ExportSpec, *, checkpoint: Option
     source = resolve_model(model, checkpoint)
     data_ref = data or source.data or EMBEDDED
     train_raw = load_split(data_ref, "train")  # read once: normalisation fitting and calibration share it
-    preprocess = _preprocess(source, train_raw, input_size, channels, mean, std)
-    with atomic_dir(out, overwrite=overwrite) as work:
+    preprocess = _preprocess(source, train_raw, _square(input_size), channels, mean, std)
+    with atomic_dir(out, overwrite=overwrite, owned=is_bundle) as work:
         context = _context(source, data_ref, train_raw, preprocess, spec, work / "model.fp32.onnx", log)
-        artifacts = _onnx_artifacts(context, work, log)
-        if Format.TFLITE in spec.formats:
-            artifacts += _tflite_artifacts(context, work, log)
+        artifacts: List[Dict] = []
+        rejected: List[Dict] = []
+        # The fp32 ONNX is the reference every other artifact is made from: always first, always written.
+        for fmt in (Format.ONNX,) + tuple(f for f in spec.formats if f != Format.ONNX):
+            _produce_format(context, fmt, work, artifacts, rejected, log)
         np.savez_compressed(work / EVAL_FILE, images=context.eval_set.images, labels=context.eval_set.labels)
-        manifest = _manifest(context, work, artifacts, time.perf_counter() - started)
+        manifest = _manifest(context, work, artifacts, rejected, time.perf_counter() - started)
         validate(manifest, "manifest", "the new manifest")
         write_json(work / MANIFEST_FILE, manifest)
     log(f"bundle written to {out} ({time.perf_counter() - started:.1f} s)")
+    for entry in rejected:
+        log(f"refused {entry['name']}: {entry['reason']}")
     return manifest
+
+
+def _check_target(out: Path, overwrite: bool) -> None:
+    if not out.exists() and not out.is_symlink():
+        return
+    if not overwrite:
+        raise EdgebenchError(f"{out} already exists: pass --force to replace it, or choose another --out")
+    if not is_bundle(out):
+        raise EdgebenchError(f"{out} is not a bundle written by edgebench (no edgebench manifest.json in it): "
+                             "--force replaces only bundles; choose another --out")
+
+
+def _square(size) -> Optional[Tuple[int, int]]:
+    if size is None:
+        return None
+    if isinstance(size, int):
+        return (size, size)
+    return (int(size[0]), int(size[1]))
+
+
+def _produce_format(context: ExportContext, fmt: Format, work: Path, artifacts: List[Dict], rejected: List[Dict],
+                    log: Log) -> None:
+    """All of one format's precisions; a converter that cannot start costs that format only."""
+    from edgebench.export.writers import open_writer
+
+    precisions = context.spec.precisions_for(fmt)
+    tick = time.perf_counter()
+    try:
+        writer = open_writer(fmt, context, work, log)
+    except EdgebenchError as exc:
+        for precision in precisions:
+            rejected.append(_rejection(fmt, precision, str(exc)))
+        log(f"  {fmt.value}: {exc}")
+        return
+    setup_seconds = time.perf_counter() - tick
+    try:
+        for precision in precisions:
+            entry = _produce(context, writer, fmt, precision, work, setup_seconds, log)
+            (artifacts if "check" in entry and entry.get("gate", {}).get("passed") else rejected).append(entry)
+            setup_seconds = 0.0
+    finally:
+        writer.close()
+
+
+def _produce(context: ExportContext, writer, fmt: Format, precision: Precision, work: Path, setup_seconds: float,
+             log: Log) -> Dict:
+    """Write, time, run and judge one artifact: the one path every artifact takes."""
+    path = work / f"model.{precision.value}{FORMATS[fmt].suffix}"
+    if precision == Precision.FP32 and fmt == Format.ONNX:
+        path = context.fp32_onnx
+    tick = time.perf_counter()
+    try:
+        written = writer.write(precision, path)
+        seconds = time.perf_counter() - tick + setup_seconds
+        if fmt == Format.ONNX and precision == Precision.FP32:
+            seconds += context.source.provenance.get("onnx_export_seconds", 0.0)
+        check = context.check(writer.logits(path, context.eval_inputs))
+    except EdgebenchError as exc:
+        if path.exists() and path != context.fp32_onnx:
+            path.unlink()
+        log(f"  {fmt.value}-{precision.value}: {exc}")
+        return _rejection(fmt, precision, str(exc))
+    verdict = judge(precision, check, context.spec.gate, trained=context.source.trained)
+    entry = {
+        "name": f"{fmt.value}-{precision.value}", "format": fmt.value, "precision": precision.value,
+        **file_facts(path), "input": written.input, "output": written.output, "quantization": written.quantization,
+        "check": check.as_dict(), "gate": verdict.as_dict(), "export_seconds": round(seconds, 2),
+    }
+    log(_check_line(entry))
+    if verdict.passed:
+        return entry
+    if path == context.fp32_onnx:
+        raise EdgebenchError(f"the fp32 ONNX export does not match the model ({'; '.join(verdict.reasons)}): every "
+                             "other artifact is made from it, so nothing was written")
+    entry["reason"] = "; ".join(verdict.reasons)
+    entry["divergence"] = _diagnose(context, fmt, path)
+    path.unlink()
+    return entry
+
+
+def _diagnose(context: ExportContext, fmt: Format, path: Path) -> Optional[Dict]:
+    """The first ONNX node whose output departs in the failed artifact, when it can be found."""
+    try:
+        from edgebench.export.diagnose import first_divergence
+    except ImportError:
+        return None
+    try:
+        found = first_divergence(context.fp32_onnx, path, context.eval_inputs[:DIAGNOSE_IMAGES],
+                                 layout=context.spec.layout.value if fmt == Format.TFLITE else "NCHW")
+    except EdgebenchError as exc:
+        return {"error": str(exc)}
+    return found.as_dict() if found is not None else None
+
+
+def _rejection(fmt: Format, precision: Precision, reason: str) -> Dict:
+    return {"name": f"{fmt.value}-{precision.value}", "format": fmt.value, "precision": precision.value,
+            "reason": reason}
 
 
 def _context(source: ModelSource, data_ref: str, train_raw: ImageSet, preprocess: Preprocess, spec: ExportSpec,
@@ -97,117 +181,53 @@ def _context(source: ModelSource, data_ref: str, train_raw: ImageSet, preprocess
         export_onnx(module, (1, preprocess.channels, *size), fp32_path, spec.opset)
         source.provenance["onnx_export_seconds"] = round(time.perf_counter() - tick, 2)
     else:
-        fp32_path.write_bytes(Path(source.onnx_path).read_bytes())
+        _prepare_user_onnx(source, preprocess, fp32_path)
     eval_inputs = normalise(eval_set.images, preprocess)
     reference = torch_logits(module, eval_inputs) if module is not None else onnx_logits(fp32_path, eval_inputs)
     if reference.ndim != 2 or reference.shape[1] < len(class_names):
         raise EdgebenchError(f"{source.name} outputs shape {list(reference.shape)} but the data has "
                              f"{len(class_names)} classes: pass --data with the model's own data set")
+    if not np.isfinite(reference).all():
+        raise EdgebenchError(f"{source.name} outputs NaN or infinity on the eval images: its weights are not "
+                             "usable (was it trained with a diverging loss?)")
     quant = spec.quant
     pool = normalise(train_set.sample(quant.calibration_size + quant.selection_size, spec.seed + 1).images, preprocess)
     calibration = pool[:quant.calibration_size]
     selection = pool[quant.calibration_size:] if len(pool) > len(calibration) else calibration
-    return ExportContext(source, module, preprocess, tuple(class_names), eval_set, eval_inputs, reference,
-                         "torch" if module is not None else "onnx-fp32", calibration, selection, spec)
+    return ExportContext(source=source, module=module, preprocess=preprocess, class_names=tuple(class_names),
+                         eval_set=eval_set, eval_inputs=eval_inputs, reference=reference,
+                         reference_name="torch" if module is not None else "onnx-fp32", calibration=calibration,
+                         selection=selection, spec=spec, fp32_onnx=fp32_path)
 
 
-def _onnx_artifacts(context: ExportContext, work: Path, log: Log) -> List[Dict]:
-    fp32_path = work / "model.fp32.onnx"
-    artifacts = [_onnx_artifact(fp32_path, Precision.FP32, None, context.check(onnx_logits(fp32_path,
-                                                                                          context.eval_inputs)),
-                                context.source.provenance.get("onnx_export_seconds", 0.0))]
-    log(_check_line(artifacts[-1]))
-    if Precision.INT8 in context.spec.precisions_for(Format.ONNX):
-        from edgebench.export.onnx_float import onnx_io
-        from edgebench.export.onnx_int8 import quantize
+def _prepare_user_onnx(source: ModelSource, preprocess: Preprocess, fp32_path: Path) -> None:
+    """The user's file as the reference graph: a dynamic batch where the graph allows it, else batch 1."""
+    from edgebench.export.onnx_input import load_model, prepare_onnx, run_error
 
-        tick = time.perf_counter()
-        log(f"quantizing to int8 ONNX on {len(context.calibration)} calibration images ...")
-        model_input = onnx_io(fp32_path)[0]
-        fixed_batch = model_input["shape"][0] if model_input["shape"][0] > 0 else None
-        int8_path = work / "model.int8.onnx"
-        details = quantize(fp32_path, int8_path, context.calibration, context.selection, context.spec.quant,
-                           model_input["name"], fixed_batch or 32, log=log)
-        check = context.check(onnx_logits(int8_path, context.eval_inputs))
-        artifacts.append(_onnx_artifact(int8_path, Precision.INT8, details, check, time.perf_counter() - tick))
-        log(_check_line(artifacts[-1]))
-        context.enforce_int8("onnx-int8", check)
-    return artifacts
-
-
-def _onnx_artifact(path: Path, precision: Precision, quantization, check: Agreement, seconds: float) -> Dict:
-    from edgebench.export.onnx_float import onnx_io
-
-    model_input, model_output = onnx_io(path)
-    return _artifact_entry(Format.ONNX, precision, path, {**model_input, "layout": Layout.NCHW.value}, model_output,
-                           quantization, check, seconds)
-
-
-def _tflite_artifacts(context: ExportContext, work: Path, log: Log) -> List[Dict]:
-    from edgebench.export.tflite.convert import TfliteConverter, tflite_io, tflite_logits
-
-    precisions = context.spec.precisions_for(Format.TFLITE)
-    layout = context.spec.layout
-    log(f"converting to TFLite ({', '.join(p.value for p in precisions)}; {layout.value} input) with onnx2tf ...")
-    tick = time.perf_counter()
-    calibration = context.calibration[:context.spec.quant.tflite_calibration_size]
-    # Graphs edgebench exported itself are already folded and simplified: onnxsim would only cost time
-    # (about 9 s on ResNet-101). A user's ONNX file goes through it.
-    converter = TfliteConverter(work / "model.fp32.onnx", work / ".tflite-work", layout, calibration,
-                                context.preprocess.mean, context.preprocess.std,
-                                simplify=context.module is None)
-    graph_seconds = time.perf_counter() - tick
-    artifacts = []
-    try:
-        for precision in precisions:
-            tick = time.perf_counter()
-            path = work / f"model.{precision.value}.tflite"
-            path.write_bytes(converter.convert(precision))
-            io_facts = tflite_io(path)
-            check = context.check(tflite_logits(path, context.eval_inputs, layout))
-            quantization = {
-                "tool": "tensorflow.lite.TFLiteConverter", "graph": "onnx2tf", "graph_fixes": converter.fixes,
-                "calibration_images": int(len(calibration)) if precision == Precision.INT8 else 0,
-                "input": io_facts["input_quantization"], "output": io_facts["output_quantization"],
-            }
-            artifacts.append(_artifact_entry(Format.TFLITE, precision, path, {**io_facts["input"], "layout": layout.value},
-                                             io_facts["output"], quantization, check,
-                                             time.perf_counter() - tick + (graph_seconds if not artifacts else 0.0)))
-            log(_check_line(artifacts[-1]))
-            if precision == Precision.INT8:
-                context.enforce_int8("tflite-int8", check)
-    finally:
-        converter.close()
-    return artifacts
-
-
-def _artifact_entry(fmt: Format, precision: Precision, path: Path, model_input: Dict, model_output: Dict,
-                    quantization, check: Agreement, seconds: float) -> Dict:
-    assert path.suffix == FORMATS[fmt].suffix
-    return {
-        "name": f"{fmt.value}-{precision.value}", "format": fmt.value, "precision": precision.value,
-        **file_facts(path), "input": model_input, "output": model_output, "quantization": quantization,
-        "check": check.as_dict(), "export_seconds": round(seconds, 2),
-    }
+    where, size, channels = str(source.onnx_path), tuple(preprocess.input_size), preprocess.channels
+    model = load_model(Path(source.onnx_path))
+    changes = prepare_onnx(copy.deepcopy(model), fp32_path, source.onnx_input, size, channels, where)
+    if run_error(fp32_path, channels, size, 2) is not None:  # a batch baked into a Reshape, say
+        changes = prepare_onnx(model, fp32_path, source.onnx_input, size, channels, where, dynamic_batch=False)
+    problem = run_error(fp32_path, channels, size, 1)
+    if problem is not None:
+        raise EdgebenchError(f"{where} does not run on one {channels}x{size[0]}x{size[1]} image in ONNX Runtime: "
+                             f"{problem}")
+    source.provenance["onnx_input"] = changes
 
 
 def _preprocess(source: ModelSource, train_raw: ImageSet, input_size, channels, mean, std) -> Preprocess:
     if source.preprocess is not None and not any((input_size, channels, mean, std)):
         return source.preprocess
     base = source.preprocess
-    if source.onnx_path is not None:
-        from edgebench.export.onnx_float import onnx_io
-
-        shape = onnx_io(Path(source.onnx_path))[0]["shape"]
-        if len(shape) != 4:
-            raise EdgebenchError(f"{source.onnx_path}: expected an NCHW image input, got shape {shape}")
-        channels = channels or (shape[1] if shape[1] > 0 else None)
-        input_size = input_size or (shape[2] if shape[2] > 0 else None)
+    if source.onnx_input is not None:
+        input_size, channels = _onnx_size(source, input_size, channels)
     if source.onnx_path is None and input_size is None and base is None:
         from edgebench.models import model_entry
 
-        input_size = model_entry(source.name).input_size if source.kind == "zoo" else 32
-    size = (input_size, input_size) if input_size else (base.input_size if base else (32, 32))
+        side = model_entry(source.name).input_size if source.kind == "zoo" else 32
+        input_size = (side, side)
+    size = input_size or (base.input_size if base else (32, 32))
     channels = channels or (base.channels if base else 3)
     if mean is None or std is None:
         if base is not None and base.channels == channels:
@@ -220,6 +240,29 @@ def _preprocess(source: ModelSource, train_raw: ImageSet, input_size, channels, 
         raise EdgebenchError(f"--mean/--std need {channels} values (one per input channel), got "
                              f"{len(mean)} and {len(std)}")
     return Preprocess(tuple(size), channels, tuple(float(m) for m in mean), tuple(float(s) for s in std))
+
+
+def _onnx_size(source: ModelSource, input_size, channels) -> Tuple[Tuple[int, int], int]:
+    """The ONNX file's own size and channels; the user's options only where the file leaves them open."""
+    contract = source.onnx_input
+    where = f"{source.onnx_path}"
+    declared = (contract.height, contract.width)
+    if None in declared and input_size is None:
+        raise EdgebenchError(f"{where} takes any input size (its {contract.layout.value} input has a dynamic "
+                             "height or width): pass --input-size, e.g. --input-size 32")
+    if None not in declared and input_size is not None and tuple(input_size) != declared:
+        raise EdgebenchError(f"--input-size {input_size[0]} does not match {where}, which takes "
+                             f"{declared[0]}x{declared[1]} images: leave --input-size out")
+    if contract.channels is None and channels is None:
+        raise EdgebenchError(f"{where} does not say how many channels its input has: pass --channels 1 or 3")
+    if contract.channels is not None and channels is not None and channels != contract.channels:
+        raise EdgebenchError(f"--channels {channels} does not match {where}, which takes {contract.channels} "
+                             "channel(s): leave --channels out")
+    chosen_channels = contract.channels or channels
+    if chosen_channels not in (1, 3):
+        raise EdgebenchError(f"{where} takes {chosen_channels}-channel input: edgebench bundles greyscale (1) or "
+                             "RGB (3) images")
+    return (declared if None not in declared else tuple(input_size)), chosen_channels
 
 
 def _torch_module(source: ModelSource, num_classes: int, channels: int, seed: int):
@@ -237,11 +280,14 @@ def _torch_module(source: ModelSource, num_classes: int, channels: int, seed: in
 def _check_line(artifact: Dict) -> str:
     check = artifact["check"]
     accuracy = f", accuracy {100 * check['accuracy']:.2f} %" if check.get("accuracy") is not None else ""
+    diff = "n/a" if check["max_abs_diff"] is None else f"{check['max_abs_diff']:.2e}"
+    verdict = "" if artifact["gate"]["passed"] else "  FAILED: " + "; ".join(artifact["gate"]["reasons"])
     return (f"  {artifact['name']}: {artifact['bytes'] / 2**20:.2f} MiB, top-1 agreement with {check['reference']} "
-            f"{100 * check['top1_agreement']:.2f} %, max |diff| {check['max_abs_diff']:.2e}{accuracy}")
+            f"{100 * check['top1_agreement']:.2f} %, max |diff| {diff}{accuracy}{verdict}")
 
 
-def _manifest(context: ExportContext, work: Path, artifacts: List[Dict], seconds: float) -> Dict:
+def _manifest(context: ExportContext, work: Path, artifacts: List[Dict], rejected: List[Dict],
+              seconds: float) -> Dict:
     source, spec = context.source, context.spec
     stats = None
     if context.module is not None:
@@ -265,9 +311,10 @@ def _manifest(context: ExportContext, work: Path, artifacts: List[Dict], seconds
         "eval": {"file": EVAL_FILE, "sha256": sha256_file(work / EVAL_FILE), "count": len(context.eval_set),
                  "layout": "NHWC", "dtype": "uint8", "source": context.eval_set.source, "seed": spec.seed},
         "artifacts": artifacts,
+        "rejected": _jsonable(rejected),
         "export": {"precisions": [p.value for p in spec.precisions], "formats": [f.value for f in spec.formats],
-                   "tflite_layout": spec.layout.value, "quant": spec.quant.as_dict(),
-                   "min_int8_agreement": spec.min_int8_agreement, "seconds": round(seconds, 1)},
+                   "tflite_layout": spec.layout.value, "quant": spec.quant.as_dict(), "gate": spec.gate.as_dict(),
+                   "seconds": round(seconds, 1)},
     }
 
 

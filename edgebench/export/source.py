@@ -26,6 +26,7 @@ class ModelSource:
     data: Optional[str] = None
     trained: bool = False
     provenance: Dict[str, Any] = field(default_factory=dict)
+    onnx_input: Any = None  # an onnx_input.InputContract, for an ONNX file
 
 
 def resolve_model(model: str, checkpoint: Optional[str] = None) -> ModelSource:
@@ -61,16 +62,20 @@ def _from_zoo(name: str, checkpoint: Optional[str]) -> ModelSource:
 
 def _from_onnx(path: Path) -> ModelSource:
     if not path.is_file():
-        raise EdgebenchError(f"ONNX file {path} does not exist")
+        raise EdgebenchError(f"ONNX file {path} does not exist" if not path.exists() else
+                             f"{path} is not a file: give the path of an .onnx model")
     import onnx
 
+    from edgebench.export.onnx_input import inspect_input, load_model
+
+    model = load_model(path, with_weights=False)  # names missing external weight files
     try:
-        onnx.checker.check_model(str(path))
+        onnx.checker.check_model(str(path))  # by path: external weights are checked beside the file
     except Exception as exc:  # onnx raises several unrelated types for a bad file
         first = (str(exc).strip().splitlines() or ["invalid model"])[0]
         raise EdgebenchError(f"{path} is not a valid ONNX model: {first[:200]}") from None
     return ModelSource(name=path.stem, kind="onnx", onnx_path=path.resolve(), trained=True,
-                       provenance={"onnx": str(path.resolve())})
+                       provenance={"onnx": str(path.resolve())}, onnx_input=inspect_input(model, str(path)))
 
 
 def _from_python(reference: str, checkpoint: Optional[str]) -> ModelSource:
@@ -81,14 +86,21 @@ def _from_python(reference: str, checkpoint: Optional[str]) -> ModelSource:
         function = getattr(importlib.import_module(module_name), function_name)
     except (ImportError, AttributeError) as exc:
         raise EdgebenchError(f"cannot load {reference}: {exc}") from None
-    module = function()
+    except Exception as exc:  # importing the user's module ran their code
+        raise EdgebenchError(f"cannot load {reference}: importing {module_name} raised {type(exc).__name__}: "
+                             f"{(str(exc).strip().splitlines() or [''])[0][:200]}") from None
+    try:
+        module = function()
+    except Exception as exc:  # the user's code: any failure is theirs to see, in one line
+        first = (str(exc).strip().splitlines() or [""])[0]
+        raise EdgebenchError(f"{reference}() raised {type(exc).__name__}: {first[:200]}") from None
     if not isinstance(module, torch.nn.Module):
         raise EdgebenchError(f"{reference} returned {type(module).__name__}, not a torch.nn.Module")
     if checkpoint:
         try:
             state = torch.load(checkpoint, map_location="cpu", weights_only=True)
             module.load_state_dict(state.get("state_dict", state) if isinstance(state, dict) else state)
-        except (OSError, RuntimeError, ValueError, AttributeError) as exc:
+        except Exception as exc:  # torch.load raises pickle, zip, OS and key errors alike
             first = (str(exc).strip().splitlines() or ["unreadable"])[0]
             raise EdgebenchError(f"cannot load weights {checkpoint} into {reference}: {first[:200]}") from None
     # The function owns its weights: whatever it returns is what gets exported.

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import math
+from dataclasses import asdict, dataclass, field
 from enum import Enum
 from typing import Optional, Tuple
 
@@ -26,19 +27,59 @@ class Layout(str, Enum):
     NHWC = "NHWC"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class FormatInfo:
     suffix: str
     precisions: Tuple[Precision, ...]
     extra: str  # the pip extra that provides it
+    writer: str  # "module:Class" of its ArtifactWriter, imported only when the format is exported
 
 
-# The table of export formats: what each writes and which precisions it supports.
+# The table of export formats: what each writes, which precisions it supports and who writes it.
 FORMATS = {
-    Format.ONNX: FormatInfo(".onnx", (Precision.FP32, Precision.INT8), "host"),
-    Format.TFLITE: FormatInfo(".tflite", (Precision.FP32, Precision.FP16, Precision.DYNAMIC, Precision.INT8),
-                              "convert"),
+    Format.ONNX: FormatInfo(suffix=".onnx", precisions=(Precision.FP32, Precision.INT8), extra="host",
+                            writer="edgebench.export.writers.onnx:OnnxWriter"),
+    Format.TFLITE: FormatInfo(suffix=".tflite", precisions=(Precision.FP32, Precision.FP16, Precision.DYNAMIC,
+                                                            Precision.INT8),
+                              extra="convert", writer="edgebench.export.writers.tflite:TfliteWriter"),
 }
+
+FLOAT_PRECISIONS = (Precision.FP32, Precision.FP16)
+
+
+@dataclass(frozen=True, kw_only=True)
+class GateSpec:
+    """What an artifact must show on the eval set to be bundled, by precision.
+
+    Float artifacts must be close to the reference: max |diff| / max |reference| within a tolerance (fp16's
+    weights are rounded to 11 bits, so its bound is looser), and top-1 agreement. Quantized artifacts (int8,
+    dynamic range) are judged by agreement and, for trained models with labels, by the accuracy drop in points.
+    """
+
+    fp32_tolerance: float = 1e-3
+    fp16_tolerance: float = 2e-2
+    min_float_agreement: float = 0.99
+    min_quant_agreement: float = 0.9
+    max_quant_drop: Optional[float] = 3.0  # accuracy points against the reference; None: not judged
+
+    def __post_init__(self):
+        for name in ("fp32_tolerance", "fp16_tolerance"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise EdgebenchError(f"{name.replace('_', ' ')} {value} is out of range: give a number above 0")
+        for name in ("min_float_agreement", "min_quant_agreement"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and 0.0 <= value <= 1.0):
+                raise EdgebenchError(f"{name.replace('_', ' ')} {value} is out of range: valid values are in [0, 1]")
+        if self.max_quant_drop is not None and not (math.isfinite(self.max_quant_drop) and self.max_quant_drop >= 0):
+            raise EdgebenchError(f"maximum int8 accuracy drop {self.max_quant_drop} is out of range: give 0 or "
+                                 "more accuracy points")
+
+    def tolerance(self, precision: "Precision") -> Optional[float]:
+        return {Precision.FP32: self.fp32_tolerance, Precision.FP16: self.fp16_tolerance}.get(precision)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
 
 
 def tflite_available() -> bool:
@@ -98,8 +139,8 @@ class ExportSpec:
     formats: Tuple[Format, ...] = (Format.ONNX,)
     layout: Layout = Layout.NHWC  # TFLite input layout; ONNX stays NCHW
     quant: QuantSpec = QuantSpec()
+    gate: GateSpec = field(default_factory=GateSpec)
     eval_size: int = 500
-    min_int8_agreement: float = 0.9
     opset: int = 18
     seed: int = 0
 
@@ -110,9 +151,6 @@ class ExportSpec:
         return wanted
 
     def __post_init__(self):
-        if not 0.0 <= self.min_int8_agreement <= 1.0:
-            raise EdgebenchError(f"minimum int8 agreement {self.min_int8_agreement} is out of range: valid "
-                                 "values are in [0, 1]")
         if self.eval_size < 1:
             raise EdgebenchError(f"eval size {self.eval_size} is out of range: give at least 1")
         for precision in self.precisions:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Optional
@@ -9,26 +10,46 @@ from typing import Optional
 import numpy as np
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Agreement:
     reference: str
     count: int
     top1_agreement: float
     max_abs_diff: float
+    # max |diff| over max |reference|: closeness on the scale of the model's own outputs
+    relative_diff: float
     accuracy: Optional[float]
     reference_accuracy: Optional[float]
 
+    @property
+    def finite(self) -> bool:
+        return math.isfinite(self.max_abs_diff)
+
+    @property
+    def drop_points(self) -> Optional[float]:
+        """Accuracy lost against the reference, in points (positive: worse)."""
+        if self.accuracy is None or self.reference_accuracy is None:
+            return None
+        return 100.0 * (self.reference_accuracy - self.accuracy)
+
     def as_dict(self) -> dict:
-        return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in asdict(self).items()}
+        # JSON has no NaN: a non-finite figure (an artifact that outputs NaN) is recorded as null
+        return {k: (round(v, 6) if math.isfinite(v) else None) if isinstance(v, float) else v
+                for k, v in asdict(self).items()}
 
 
 def compare(logits: np.ndarray, reference: np.ndarray, labels: Optional[np.ndarray], reference_name: str) -> Agreement:
     predicted, expected = logits.argmax(1), reference.argmax(1)
     has_labels = labels is not None and len(labels) == len(logits)
+    with np.errstate(invalid="ignore"):
+        diff = np.abs(logits.astype(np.float64) - reference.astype(np.float64))
+        max_abs_diff = float(diff.max()) if np.isfinite(diff).all() else math.nan
+    scale = float(np.abs(reference.astype(np.float64)).max())
     return Agreement(
         reference=reference_name, count=int(len(logits)),
         top1_agreement=float((predicted == expected).mean()),
-        max_abs_diff=float(np.abs(logits.astype(np.float64) - reference.astype(np.float64)).max()),
+        max_abs_diff=max_abs_diff,
+        relative_diff=max_abs_diff / scale if scale > 0 else max_abs_diff,
         accuracy=float((predicted == labels).mean()) if has_labels else None,
         reference_accuracy=float((expected == labels).mean()) if has_labels else None,
     )
@@ -41,10 +62,11 @@ def torch_logits(module, inputs: np.ndarray, batch_size: int = 128) -> np.ndarra
     with torch.no_grad():
         for start in range(0, len(inputs), batch_size):
             outputs.append(module(torch.from_numpy(inputs[start:start + batch_size])).numpy())
-    return np.concatenate(outputs)
+    return _as_logits(np.concatenate(outputs))
 
 
 def onnx_logits(path: Path, inputs: np.ndarray, batch_size: int = 128, threads: int = 0) -> np.ndarray:
+    """ONNX Runtime's outputs; a model with a fixed batch size is fed in steps of it, the last one padded."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -54,5 +76,17 @@ def onnx_logits(path: Path, inputs: np.ndarray, batch_size: int = 128, threads: 
     name = session.get_inputs()[0].name
     fixed_batch = session.get_inputs()[0].shape[0]
     step = fixed_batch if isinstance(fixed_batch, int) and fixed_batch > 0 else batch_size
-    return np.concatenate([session.run(None, {name: inputs[start:start + step]})[0]
-                           for start in range(0, len(inputs), step)])
+    outputs = []
+    for start in range(0, len(inputs), step):
+        batch = inputs[start:start + step]
+        if fixed_batch == step and len(batch) < step:
+            batch = np.concatenate([batch, np.repeat(batch[-1:], step - len(batch), axis=0)])
+        outputs.append(session.run(None, {name: batch})[0][:len(inputs) - start])
+    return _as_logits(np.concatenate(outputs))
+
+
+def _as_logits(outputs: np.ndarray) -> np.ndarray:
+    """[N, classes, 1, 1] (a head without flatten) is [N, classes]."""
+    if outputs.ndim > 2 and all(d == 1 for d in outputs.shape[2:]):
+        return outputs.reshape(outputs.shape[0], outputs.shape[1])
+    return outputs

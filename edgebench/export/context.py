@@ -1,0 +1,33 @@
+"""What every artifact writer shares: the model, its data and the reference outputs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edgebench.data.imageset import ImageSet
+from edgebench.data.preprocess import Preprocess
+from edgebench.export.source import ModelSource
+from edgebench.export.spec import ExportSpec
+from edgebench.export.verify import Agreement, compare
+
+
+@dataclass(kw_only=True)
+class ExportContext:
+    source: ModelSource
+    module: object  # the torch module, or None for an ONNX file
+    preprocess: Preprocess
+    class_names: tuple
+    eval_set: ImageSet
+    eval_inputs: np.ndarray  # normalised float32 NCHW
+    reference: np.ndarray  # the reference model's outputs on eval_inputs
+    reference_name: str
+    calibration: np.ndarray
+    selection: np.ndarray
+    spec: ExportSpec
+    fp32_onnx: Path  # the reference graph every other artifact is made from
+
+    def check(self, logits: np.ndarray) -> Agreement:
+        return compare(logits, self.reference, self.eval_set.labels, self.reference_name)
