@@ -38,3 +38,16 @@ def test_registry_lists_required_models():
 def test_unknown_model_lists_close_matches():
     with pytest.raises(UnknownNameError, match="did you mean resnet101"):
         create_model("resnet10l")
+
+
+@pytest.mark.parametrize("zoo, variant, classes, params", [
+    ("resnet101", "resnet101-v1", 10, 42_512_970),
+    ("vgg19", "vgg19-v1", 100, 39_327_652),
+])
+def test_study_baseline_is_one_network(zoo, variant, classes, params):
+    """The zoo name and the study's variant file build the same modules through the same classes."""
+    first, second = create_model(zoo, num_classes=classes), create_model(variant, num_classes=classes)
+    assert type(first) is type(second)
+    assert {k: tuple(v.shape) for k, v in first.state_dict().items()} == \
+        {k: tuple(v.shape) for k, v in second.state_dict().items()}
+    assert sum(p.numel() for p in first.parameters()) == params

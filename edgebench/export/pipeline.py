@@ -94,10 +94,10 @@ def _produce_format(context: ExportContext, fmt: Format, work: Path, artifacts: 
     tick = time.perf_counter()
     try:
         writer = open_writer(fmt, context, work, log)
-    except EdgebenchError as exc:
+    except Exception as exc:  # a converter that fails costs its own format, never the bundle
         for precision in precisions:
-            rejected.append(_rejection(fmt, precision, str(exc)))
-        log(f"  {fmt.value}: {exc}")
+            rejected.append(_rejection(fmt, precision, _reason(exc)))
+        log(f"  {fmt.value}: {_reason(exc)}")
         return
     setup_seconds = time.perf_counter() - tick
     try:
@@ -122,11 +122,13 @@ def _produce(context: ExportContext, writer, fmt: Format, precision: Precision, 
         if fmt == Format.ONNX and precision == Precision.FP32:
             seconds += context.source.provenance.get("onnx_export_seconds", 0.0)
         check = context.check(writer.logits(path, context.eval_inputs))
-    except EdgebenchError as exc:
-        if path.exists() and path != context.fp32_onnx:
+    except Exception as exc:  # converters and runtimes raise many types: each costs this artifact only
+        if path == context.fp32_onnx:
+            raise
+        if path.exists():
             path.unlink()
-        log(f"  {fmt.value}-{precision.value}: {exc}")
-        return _rejection(fmt, precision, str(exc))
+        log(f"  {fmt.value}-{precision.value}: {_reason(exc)}")
+        return _rejection(fmt, precision, _reason(exc))
     verdict = judge(precision, check, context.spec.gate, trained=context.source.trained)
     entry = {
         "name": f"{fmt.value}-{precision.value}", "format": fmt.value, "precision": precision.value,
@@ -157,6 +159,13 @@ def _diagnose(context: ExportContext, fmt: Format, path: Path) -> Optional[Dict]
     except EdgebenchError as exc:
         return {"error": str(exc)}
     return found.as_dict() if found is not None else None
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, EdgebenchError):
+        return str(exc)
+    first = (str(exc).strip().splitlines() or [""])[0]
+    return f"{type(exc).__name__}: {first[:240]}"
 
 
 def _rejection(fmt: Format, precision: Precision, reason: str) -> Dict:

@@ -1,4 +1,5 @@
-"""VGG with BatchNorm in the CIFAR form: the layer plan is data, a list of widths and 'M' for max-pool."""
+"""VGG with BatchNorm in the CIFAR form: the layer plan is data, a list of widths and 'M' for max-pool, built
+by the variants' builder (so `vgg19` and the study's `vgg19-v1` are one network through one class)."""
 
 from __future__ import annotations
 
@@ -20,42 +21,26 @@ PLANS = {
 }
 
 
-def make_features(plan: Plan, in_channels: int) -> nn.Sequential:
-    layers = []
-    channels = in_channels
-    for item in plan:
-        if item == "M":
-            layers.append(nn.MaxPool2d(2, 2))
-        else:
-            layers += [nn.Conv2d(channels, int(item), 3, padding=1), nn.BatchNorm2d(int(item)), nn.ReLU(inplace=True)]
-            channels = int(item)
-    return nn.Sequential(*layers)
+def vgg_arch(plan: Plan, hidden: int = 4096, dropout: float = 0.5):
+    """VGG-BN in the CIFAR form as a variant architecture: 3x3 conv + BN + ReLU layers, the 512-hidden-hidden-
+    classes head with dropout."""
+    from edgebench.models.variants.spec import VggArch
+
+    return VggArch(plan=tuple(plan), layer="conv", layer_options={}, se=False, head="mlp",
+                   head_options={"hidden": hidden, "dropout": dropout})
 
 
-class VGG(nn.Module):
-    """VGG-BN; the head is 512 -> hidden -> hidden -> classes with dropout, as in the study."""
+def _vgg(plan: Plan, hidden: int = 4096, **config) -> nn.Module:
+    from edgebench.models.variants.vgg import VariantVGG
 
-    def __init__(self, plan: Plan, *, num_classes: int = 10, in_channels: int = 3, hidden: int = 4096,
-                 dropout: float = 0.5):
-        super().__init__()
-        self.features = make_features(plan, in_channels)
-        last = [item for item in plan if item != "M"][-1]
-        # At 32x32 five max-pools leave 1x1; the adaptive pool keeps other input sizes working.
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Sequential(
-            nn.Linear(int(last), hidden), nn.ReLU(inplace=True), nn.Dropout(dropout),
-            nn.Linear(hidden, hidden), nn.ReLU(inplace=True), nn.Dropout(dropout),
-            nn.Linear(hidden, num_classes),
-        )
-
-    def forward(self, x):
-        return self.classifier(self.pool(self.features(x)).flatten(1))
+    config.setdefault("num_classes", 10)
+    return VariantVGG(vgg_arch(plan, hidden), **config)
 
 
 for _name, _plan in PLANS.items():
-    register_model(_name, partial(VGG, _plan), family="vgg", description=f"{_name.upper()} with BatchNorm, CIFAR form")
+    register_model(_name, partial(_vgg, _plan), family="vgg", description=f"{_name.upper()} with BatchNorm, CIFAR form")
 
 register_model(
-    "test_vgg", partial(VGG, [8, "M", 16, "M", 16, "M"], hidden=32), family="test",
+    "test_vgg", partial(_vgg, [8, "M", 16, "M", 16, "M"], hidden=32), family="test",
     description="tiny VGG-BN for tests",
 )

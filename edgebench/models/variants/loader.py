@@ -50,7 +50,6 @@ def load_variants() -> Dict[str, VariantSpec]:
 
 def register_variants() -> None:
     from edgebench.models.registry import MODELS, ModelEntry
-    from edgebench.models.variants.structure import build_variant
 
     specs = load_variants()  # all files parse before any registers
     for name, spec in specs.items():
@@ -59,3 +58,17 @@ def register_variants() -> None:
     for name, spec in specs.items():
         MODELS.add(name, ModelEntry(name, partial(build_variant, spec), spec.base, spec.description, spec.input_size,
                                     spec.techniques, {"input_size": spec.input_size}, spec))
+
+
+def build_variant(spec: VariantSpec, *, num_classes: int = 10, in_channels: int = 3, input_size: int = 32):
+    """The torch module of a variant; widths that cannot work together (channels not divisible by the
+    groups, say) fail as one error naming the file."""
+    from edgebench.models.variants.resnet import VariantResNet
+    from edgebench.models.variants.spec import ResNetArch
+    from edgebench.models.variants.vgg import VariantVGG
+
+    network = VariantResNet if isinstance(spec.arch, ResNetArch) else VariantVGG
+    try:
+        return network(spec.arch, num_classes=num_classes, in_channels=in_channels, input_size=input_size)
+    except ValueError as error:
+        raise EdgebenchError(f"{spec.source}: cannot build '{spec.name}': {error}") from None

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Dict, Tuple
+from typing import Callable, Dict
 
 from torch import nn
 
 from edgebench.models import blocks
 from edgebench.models.variants.spec import ResNetArch
-from edgebench.models.variants.techniques import Kind
 
 
 def _bottleneck(i, h, o, s, p, size, conv="standard"):
@@ -27,21 +26,14 @@ def _dice(i, h, o, s, p, size, study_parity=False):
     return blocks.DiceBottleneck(i, h, o, s, p, size=size, study_parity=study_parity)
 
 
-_CONV_TECHNIQUE = {"standard": (), "factorized": ("nx1-1xn",), "depthwise": ("depthwise-separable",)}
-
-BLOCKS: Dict[str, Kind] = {
-    "bottleneck": Kind(_bottleneck, {"conv": blocks.bottleneck.SPATIAL_CONVS},
-                            lambda o: _CONV_TECHNIQUE[o.get("conv", "standard")]),
-    "residual-fire": Kind(lambda i, h, o, s, p, size: blocks.ResidualFire(i, h, o, s, p), {},
-                               lambda o: ("fire",)),
-    "shuffle-bottleneck": Kind(_shuffle, {"groups": None},
-                                    lambda o: ("grouped-pointwise-shuffle", "depthwise-separable")),
-    "inverted-residual": Kind(lambda i, h, o, s, p, size: blocks.InvertedResidual(i, h, o, s, p), {},
-                                   lambda o: ("inverted-residual",)),
-    "ghost": Kind(_ghost, {"groups": None, "se": (True, False), "depthwise": ("stride", "projection")},
-                       lambda o: ("ghost",) + (("grouped-pointwise-shuffle",) if o.get("groups", 1) > 1 else ())
-                       + (("squeeze-excitation",) if o.get("se") else ())),
-    "dice": Kind(_dice, {"study_parity": (True, False)}, lambda o: ("dice",)),
+# block kind (checked against `kinds.BLOCK_KINDS` by the spec) -> how to build one block
+BLOCKS: Dict[str, Callable[..., nn.Module]] = {
+    "bottleneck": _bottleneck,
+    "residual-fire": lambda i, h, o, s, p, size: blocks.ResidualFire(i, h, o, s, p),
+    "shuffle-bottleneck": _shuffle,
+    "inverted-residual": lambda i, h, o, s, p, size: blocks.InvertedResidual(i, h, o, s, p),
+    "ghost": _ghost,
+    "dice": _dice,
 }
 
 STEMS = {
@@ -49,7 +41,6 @@ STEMS = {
     "factorized": lambda i, o: blocks.FactorizedConv(i, o),
     "depthwise-separable": lambda i, o: blocks.DepthwiseSeparable(i, o),
 }
-STEM_TECHNIQUES = {"conv3x3": (), "factorized": ("nx1-1xn",), "depthwise-separable": ("depthwise-separable",)}
 
 
 class VariantResNet(nn.Module):
@@ -59,7 +50,7 @@ class VariantResNet(nn.Module):
         super().__init__()
         self.stem = nn.Sequential(STEMS[arch.stem](in_channels, arch.stem_width), nn.BatchNorm2d(arch.stem_width),
                                   nn.ReLU(inplace=True))
-        kind = BLOCKS[arch.block]
+        make = BLOCKS[arch.block]
         channels, size, first = arch.stem_width, input_size, True
         stages = []
         for stage in arch.stages:
@@ -70,8 +61,7 @@ class VariantResNet(nn.Module):
                     size = (size - 1) // stride + 1
                     # The network's first block always projects (torchvision's layer1[0] does, and the study keeps it).
                     project = first or stride != 1 or channels != run.out
-                    layers.append(kind.make(channels, run.hidden, run.out, stride, project, size,
-                                            **arch.block_options))
+                    layers.append(make(channels, run.hidden, run.out, stride, project, size, **arch.block_options))
                     channels, first = run.out, False
             stages.append(nn.Sequential(*layers))
         self.stages = nn.Sequential(*stages)
@@ -91,7 +81,3 @@ class VariantResNet(nn.Module):
         x = self.tail(self.stages(self.stem(x)))
         return self.fc(self.pool(x).flatten(1))
 
-
-def used_techniques(arch: ResNetArch) -> Tuple[str, ...]:
-    used = STEM_TECHNIQUES[arch.stem] + BLOCKS[arch.block].techniques(arch.block_options)
-    return used + (() if arch.fc else ("no-fc",))

@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Tuple, Union
 
 from edgebench.errors import EdgebenchError, UnknownNameError
+from edgebench.models.variants.kinds import (BLOCK_KINDS, HEAD_OPTIONS, HEAD_TECHNIQUES, LAYER_KINDS,
+                                             STEM_TECHNIQUES)
 from edgebench.models.variants.techniques import TECHNIQUES
 
 BASES = {"resnet101": "resnet", "vgg19": "vgg"}  # base architecture -> builder family
@@ -138,12 +140,19 @@ def parse_variant(data: Any, source: str = "<variant>") -> VariantSpec:
     spec = VariantSpec(name=name, base=base, description=top.get("description", str, ""), techniques=techniques,
                        arch=arch, index=top.get("index", int, None), input_size=top.positive("input_size", 32),
                        study=_study(top), source=source)
-    from edgebench.models.variants.structure import used_techniques
-
     missing = [t for t in used_techniques(spec.arch) if t not in techniques]
     if missing:
         top.fail("techniques", f"does not list '{missing[0]}', which its blocks use")
     return spec
+
+
+def used_techniques(arch: Union[ResNetArch, VggArch]) -> Tuple[str, ...]:
+    """The techniques an architecture's blocks, stem and head use: what its file must list."""
+    if isinstance(arch, ResNetArch):
+        used = STEM_TECHNIQUES[arch.stem] + BLOCK_KINDS[arch.block].techniques(arch.block_options)
+        return used + (() if arch.fc else ("no-fc",))
+    used = LAYER_KINDS[arch.layer].techniques(arch.layer_options) + HEAD_TECHNIQUES[arch.head]
+    return used + (("squeeze-excitation",) if arch.se else ())
 
 
 def _study(top: _Reader) -> Optional[StudyFigures]:
@@ -175,11 +184,10 @@ def _kind_and_options(section: _Reader, kinds: Mapping[str, Any], noun: str):
 
 
 def _resnet(top: _Reader) -> ResNetArch:
-    from edgebench.models.variants.resnet import BLOCKS, STEMS
-
     stem = _Reader(top.get("stem", dict), f"{top.where}: stem")
     stem.unknown_keys({"conv", "width"})
-    kind, options = _kind_and_options(_Reader(top.get("block", dict), f"{top.where}: block"), BLOCKS, "blocks")
+    kind, options = _kind_and_options(_Reader(top.get("block", dict), f"{top.where}: block"), BLOCK_KINDS,
+                                      "blocks")
     stages = top.get("stages", list)
     if not stages:
         top.fail("stages", "is empty: give at least one stage")
@@ -191,7 +199,7 @@ def _resnet(top: _Reader) -> ResNetArch:
     fc = head.get("fc", bool, True)
     if not fc and (not tail or tail[-1].out != "classes"):
         head.fail("fc", "is false, so the last tail layer must map to 'classes'")
-    return ResNetArch(stem=stem.get("conv", str, choices=sorted(STEMS)), stem_width=stem.positive("width"),
+    return ResNetArch(stem=stem.get("conv", str, choices=sorted(STEM_TECHNIQUES)), stem_width=stem.positive("width"),
                       block=kind, block_options=options, stages=parsed, tail=tail, fc=fc,
                       fc_bias=head.get("bias", bool, True))
 
@@ -217,17 +225,16 @@ def _tail(data: Any, where: str) -> TailLayer:
 
 
 def _vgg(top: _Reader) -> VggArch:
-    from edgebench.models.variants.vgg import HEADS, LAYERS
-
     plan = top.get("plan", list)
     for item in plan:
         if item != "M" and (not isinstance(item, int) or isinstance(item, bool) or item < 1):
             top.fail("plan", f"holds {item!r}: give widths and 'M' for a max-pool")
-    kind, options = _kind_and_options(_Reader(top.get("layer", dict), f"{top.where}: layer"), LAYERS, "layers")
+    kind, options = _kind_and_options(_Reader(top.get("layer", dict), f"{top.where}: layer"), LAYER_KINDS,
+                                      "layers")
     head = _Reader(top.get("head", dict), f"{top.where}: head")
-    head_kind = head.get("kind", str, choices=sorted(HEADS))
+    head_kind = head.get("kind", str, choices=sorted(HEAD_OPTIONS))
     head_options = {k: v for k, v in head.data.items() if k != "kind"}
-    head.unknown_keys({"kind", *HEADS[head_kind]})
+    head.unknown_keys({"kind", *HEAD_OPTIONS[head_kind]})
     return VggArch(plan=tuple(plan), layer=kind, layer_options=options, se=top.get("se", bool, False),
                    head=head_kind, head_options=head_options)
 

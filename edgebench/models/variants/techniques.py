@@ -3,26 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Optional, Tuple
 
 from edgebench.registry import Registry
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Technique:
     name: str
     description: str
     structural: bool = True  # False: a width or layout choice, not a block the builder can see
-
-
-@dataclass(frozen=True)
-class Kind:
-    """A block (ResNet) or layer (VGG) kind a variant file can name: how to build it, the options it takes
-    (option -> valid values, None: any) and the techniques a given set of options uses."""
-
-    make: Callable[..., Any]
-    options: Dict[str, Optional[Tuple[Any, ...]]]
-    techniques: Callable[[Dict[str, Any]], Tuple[str, ...]]
 
 
 TECHNIQUES: "Registry[Technique]" = Registry("technique")
@@ -42,4 +31,4 @@ for _name, _description, _structural in [
     ("narrow", "fewer channels than the base architecture (stem or stages)", False),
     ("compact-tail", "the layers before global average pooling slimmed down", False),
 ]:
-    TECHNIQUES.add(_name, Technique(_name, _description, _structural))
+    TECHNIQUES.add(_name, Technique(name=_name, description=_description, structural=_structural))

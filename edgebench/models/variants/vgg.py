@@ -2,50 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, Tuple
+from typing import Any, Callable, Dict
 
 from torch import nn
 
 from edgebench.models import blocks
-from edgebench.models.blocks.fire import EXPAND_1X1, EXPAND_3X3, SQUEEZES
 from edgebench.models.variants.spec import VggArch
-from edgebench.models.variants.techniques import Kind
 
 
 def _bn_relu(conv: nn.Module, width: int) -> nn.Sequential:
     return nn.Sequential(conv, nn.BatchNorm2d(width), nn.ReLU(inplace=True))
 
 
-def _fire_techniques(options: Dict[str, Any]) -> Tuple[str, ...]:
-    squeeze, ex1, ex3 = (options.get("squeeze", "conv"), options.get("expand1x1", "conv"),
-                         options.get("expand3x3", "conv"))
-    used = ["fire"]
-    if ex3 == "grouped":
-        used.append("grouped-convolution")
-    if squeeze == "ghost" or ex3.startswith("ghost"):
-        used.append("ghost")
-    if squeeze.startswith("grouped") or ex1 == "grouped" or ex3 == "ghost-grouped" or options.get("shuffle"):
-        used.append("grouped-pointwise-shuffle")
-    if ex3 == "dice":
-        used.append("dice")
-    return tuple(used)
-
-
-LAYERS: Dict[str, Kind] = {
-    "conv": Kind(lambda i, o, size: blocks.conv_bn_act(i, o, 3, bias=True, act="relu"), {}, lambda o: ()),
-    "factorized": Kind(lambda i, o, size: _bn_relu(blocks.FactorizedConv(i, o), o), {},
-                            lambda o: ("nx1-1xn",)),
-    "depthwise-separable": Kind(lambda i, o, size: _bn_relu(blocks.DepthwiseSeparable(i, o), o), {},
-                                     lambda o: ("depthwise-separable",)),
-    "fire": Kind(lambda i, o, size, **options: blocks.Fire(i, o, size=size, **options),
-                      {"squeeze": SQUEEZES, "expand1x1": EXPAND_1X1, "expand3x3": EXPAND_3X3,
-                       "squeeze_ratio": None, "shuffle": None},
-                      _fire_techniques),
+# layer kind (checked against `kinds.LAYER_KINDS` by the spec) -> how to build one layer
+LAYERS: Dict[str, Callable[..., nn.Module]] = {
+    "conv": lambda i, o, size: blocks.conv_bn_act(i, o, 3, bias=True, act="relu"),
+    "factorized": lambda i, o, size: _bn_relu(blocks.FactorizedConv(i, o), o),
+    "depthwise-separable": lambda i, o, size: _bn_relu(blocks.DepthwiseSeparable(i, o), o),
+    "fire": lambda i, o, size, **options: blocks.Fire(i, o, size=size, **options),
 }
-
-# head kind -> its options
-HEADS = {"mlp": {"hidden", "dropout"}, "linear": {"dropout"}, "conv": {"norm"}}
-HEAD_TECHNIQUES = {"mlp": (), "linear": ("gap-head",), "conv": ("no-fc",)}
 
 
 def _head(kind: str, options: Dict[str, Any], channels: int, num_classes: int) -> nn.Sequential:
@@ -71,14 +46,14 @@ def _head(kind: str, options: Dict[str, Any], channels: int, num_classes: int) -
 class VariantVGG(nn.Module):
     def __init__(self, arch: VggArch, *, num_classes: int = 100, in_channels: int = 3, input_size: int = 32):
         super().__init__()
-        kind = LAYERS[arch.layer]
+        make = LAYERS[arch.layer]
         layers, channels, size = [], in_channels, input_size
         for item in arch.plan:
             if item == "M":
                 layers.append(nn.MaxPool2d(2, 2))
                 size //= 2
                 continue
-            layers.append(kind.make(channels, int(item), size, **arch.layer_options))
+            layers.append(make(channels, int(item), size, **arch.layer_options))
             if arch.se:
                 layers.append(blocks.SqueezeExcite(int(item)))
             channels = int(item)
@@ -88,7 +63,3 @@ class VariantVGG(nn.Module):
     def forward(self, x):
         return self.head(self.features(x))
 
-
-def used_techniques(arch: VggArch) -> Tuple[str, ...]:
-    used = LAYERS[arch.layer].techniques(arch.layer_options) + HEAD_TECHNIQUES[arch.head]
-    return used + (("squeeze-excitation",) if arch.se else ())
