@@ -42,8 +42,11 @@ def run_demo(spec: DemoSpec, log: Callable[[str], None] = print) -> Path:
                                                           lr=spec.lr, augment=spec.augment), checkpoint, log=log)
     formats = default_formats()
     log(f"== 2/4 export fp32 + int8 ({', '.join(f.value for f in formats)}), verified against torch")
-    export_bundle(spec.model, bundle, ExportSpec(precisions=(Precision.FP32, Precision.INT8), formats=formats),
-                  checkpoint=str(checkpoint), overwrite=True, log=log)
+    manifest = export_bundle(spec.model, bundle, ExportSpec(precisions=(Precision.FP32, Precision.INT8),
+                                                            formats=formats),
+                             checkpoint=str(checkpoint), overwrite=True, log=log)
+    for entry in manifest.get("rejected", []):  # the export already said why; the demo goes on without it
+        log(f"warning: {entry['name']} is not in the bundle: {entry['reason']}")
     log("== 3/4 device agent on this machine")
     results.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "device_agent", "run", str(bundle), "--out", str(results) + "/",

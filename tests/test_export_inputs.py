@@ -183,7 +183,7 @@ def test_force_replaces_only_a_bundle(tmp_path):
     folder.mkdir()
     (folder / "thesis.tex").write_text("years of work")
     result = CliRunner().invoke(cli, ["export", "test_resnet", "--format", "onnx", "--out", str(folder), "--force"])
-    assert result.exit_code == 1 and "not a bundle written by edgebench" in result.output
+    assert result.exit_code == 1 and "was not created by edgebench" in result.output
     assert (folder / "thesis.tex").read_text() == "years of work"
 
 

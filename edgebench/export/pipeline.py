@@ -27,7 +27,7 @@ from edgebench.export.manifest import MANIFEST_FILE, MANIFEST_KIND, MANIFEST_VER
 from edgebench.export.source import ModelSource, resolve_model
 from edgebench.export.spec import FORMATS, ExportSpec, Format, Precision, tflite_available
 from edgebench.export.verify import onnx_logits, torch_logits
-from edgebench.fileio import atomic_dir, sha256_file, write_json
+from edgebench.fileio import atomic_dir, check_replaceable, sha256_file, write_json
 
 EVAL_FILE = "eval.npz"
 DIAGNOSE_IMAGES = 4
@@ -40,7 +40,7 @@ def export_bundle(model: str, out: Path, spec: ExportSpec, *, checkpoint: Option
                   std: Optional[Sequence[float]] = None, overwrite: bool = False, log: Log = print) -> Dict:
     """Write the bundle; its manifest lists the artifacts that passed and, under `rejected`, those that did not."""
     out = Path(out)
-    _check_target(out, overwrite)
+    check_replaceable(out, overwrite=overwrite, owned=is_bundle)  # before any long work
     if Format.TFLITE in spec.formats and not tflite_available():
         raise EdgebenchError(f"TFLite export needs onnx2tf and tensorflow: pip install "
                              f"'edgebench[{FORMATS[Format.TFLITE].extra}]' and "
@@ -65,16 +65,6 @@ def export_bundle(model: str, out: Path, spec: ExportSpec, *, checkpoint: Option
     for entry in rejected:
         log(f"refused {entry['name']}: {entry['reason']}")
     return manifest
-
-
-def _check_target(out: Path, overwrite: bool) -> None:
-    if not out.exists() and not out.is_symlink():
-        return
-    if not overwrite:
-        raise EdgebenchError(f"{out} already exists: pass --force to replace it, or choose another --out")
-    if not is_bundle(out):
-        raise EdgebenchError(f"{out} is not a bundle written by edgebench (no edgebench manifest.json in it): "
-                             "--force replaces only bundles; choose another --out")
 
 
 def _square(size) -> Optional[Tuple[int, int]]:
