@@ -2,10 +2,13 @@
 
 1. The agent's timed loop against a bare loop of the runtime's own run call, interleaved in one process on the
    same session and input (ratio of medians; target at most 1.02).
-2. The null backend: the harness's own cost per iteration.
-3. Run-to-run variation: the whole agent run N times; spread of each artifact's p50.
+2. Crash isolation: the whole agent (`device_agent run`, each artifact measured in its own child process)
+   against a bare `session.run` loop in a fresh process of its own, interleaved, each timed for the same
+   seconds (ratio of the medians of the p50s; target at most 1.02).
+3. The null backend: the harness's own cost per iteration.
+4. Run-to-run variation: the whole agent run N times; spread of each artifact's p50.
 
-    python bench/agent_overhead.py [--model resnet8] [--rounds 7] [--repeats 5]
+    python bench/agent_overhead.py [--model resnet8] [--bundle DIR] [--rounds 7] [--repeats 5]
 """
 
 from __future__ import annotations
@@ -54,6 +57,48 @@ def harness_ratio(artifact: Path, rounds: int, runs: int) -> list:
     return [statistics.median(agent), statistics.median(bare)]
 
 
+# A fresh interpreter: the agent's own session settings, then nothing but session.run between the clock reads.
+BARE_PROCESS = """
+import statistics, sys, time
+import numpy as np
+from device_agent.backends.onnxruntime_backend import OnnxRuntimeBackend
+from device_agent.bundle import load_bundle, load_eval, prepare_inputs
+bundle = load_bundle(sys.argv[1])
+artifact = next(a for a in bundle.artifacts if a["name"] == sys.argv[2])
+images, _ = load_eval(bundle, 1)
+backend = OnnxRuntimeBackend()
+backend.load(bundle.verified_path(artifact), 1)
+feeds = {backend.input_name: prepare_inputs(images, bundle.manifest["preprocess"], artifact["input"]["layout"])}
+run, names = backend.session.run, backend.output_names
+seconds = float(sys.argv[3])
+started = time.perf_counter()
+while time.perf_counter() - started < 1.0:
+    run(names, feeds)
+samples = []
+started = time.perf_counter_ns()
+while time.perf_counter_ns() - started < seconds * 1e9:
+    tick = time.perf_counter_ns()
+    run(names, feeds)
+    samples.append(time.perf_counter_ns() - tick)
+print(statistics.median(samples) / 1e6)
+"""
+
+
+def isolation_ratio(bundle: Path, artifact: str, rounds: int, seconds: float, work: Path) -> list:
+    """Medians over `rounds` of the agent's p50 and the bare process's p50, run alternately."""
+    agent, bare = [], []
+    for index in range(rounds):
+        out = work / f"isolated{index}.json"
+        subprocess.run([sys.executable, "-m", "device_agent", "run", str(bundle), "--artifacts", artifact,
+                        "--no-accuracy", "--warmup-seconds", "1", "--min-seconds", str(seconds), "--max-seconds",
+                        str(seconds), "--out", str(out), "--quiet"], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+        agent.append(json.loads(out.read_text())["runs"][0]["latency_ms"]["p50"])
+        done = subprocess.run([sys.executable, "-c", BARE_PROCESS, str(bundle), artifact, str(seconds)], check=True,
+                              cwd=ROOT, capture_output=True, text=True)
+        bare.append(float(done.stdout.split()[-1]))
+    return [statistics.median(agent), statistics.median(bare), agent, bare]
+
+
 def null_overhead(runs: int) -> float:
     backend = NullBackend()
     backend.load("", 1)
@@ -79,18 +124,40 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--runs", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--bundle", type=Path, help="an existing bundle with ONNX artifacts (default: export one)")
+    parser.add_argument("--isolated-seconds", type=float, default=3.0, help="timed seconds per isolated round")
+    parser.add_argument("--only-isolation", action="store_true", help="run part 2 alone")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="edgebench-agent-bench-") as tmp:
         work = Path(tmp)
-        bundle = work / "bundle"
-        timed([str(BIN / "edgebench"), "export", "--int8", args.model, "--format", "onnx", "--out", str(bundle)])
+        bundle = args.bundle or work / "bundle"
+        if args.bundle is None:
+            timed([str(BIN / "edgebench"), "export", "--int8", args.model, "--format", "onnx", "--out", str(bundle)])
+        onnx = [a for a in json.loads((bundle / "manifest.json").read_text())["artifacts"] if a["format"] == "onnx"]
+        model = json.loads((bundle / "manifest.json").read_text())["model"]["name"]
+        if not args.only_isolation:
+            rows = []
+            for artifact in onnx:
+                agent, bare = harness_ratio(bundle / artifact["file"], args.rounds, args.runs)
+                rows.append([f"{model} {artifact['name']}", f"{agent:.4f}", f"{bare:.4f}", f"{agent / bare:.4f}"])
+            print(f"\n## Agent timing against a bare runtime loop ({args.rounds} interleaved rounds x {args.runs} "
+                  "runs, 1 thread, medians)\n")
+            print(table(["artifact", "agent p50 ms", "bare loop p50 ms", "ratio"], rows))
         rows = []
-        for name in ("model.fp32.onnx", "model.int8.onnx"):
-            agent, bare = harness_ratio(bundle / name, args.rounds, args.runs)
-            rows.append([f"{args.model} {name}", f"{agent:.4f}", f"{bare:.4f}", f"{agent / bare:.4f}"])
-        print(f"\n## Agent timing against a bare runtime loop ({args.rounds} interleaved rounds x {args.runs} runs, "
-              "1 thread, medians)\n")
-        print(table(["artifact", "agent p50 ms", "bare loop p50 ms", "ratio"], rows))
+        for artifact in onnx:
+            agent, bare, agents, bares = isolation_ratio(bundle, artifact["name"], args.rounds,
+                                                         args.isolated_seconds, work)
+            rows.append([f"{model} {artifact['name']}", f"{agent:.4f}", f"{bare:.4f}", f"{agent / bare:.4f}",
+                         f"{min(agents) / min(bares):.4f}",
+                         f"{statistics.median(a / b for a, b in zip(agents, bares)):.4f}",
+                         f"{min(a / b for a, b in zip(agents, bares)):.3f}-"
+                         f"{max(a / b for a, b in zip(agents, bares)):.3f}"])
+        print(f"\n## Isolated agent (child process per artifact) against a bare session.run process "
+              f"({args.rounds} alternating rounds, {args.isolated_seconds:g} s timed each, 1 thread)\n")
+        print(table(["artifact", "agent p50 ms", "bare process p50 ms", "ratio of medians", "ratio of minima",
+                     "median ratio per round", "range per round"], rows))
+        if args.only_isolation:
+            return
         print(f"\nnull backend: {null_overhead(200000):.3f} us per iteration (median of 200,000)")
         spread = repeatability(bundle, args.repeats, work)
         print(f"\n## Run-to-run variation ({args.repeats} whole agent runs, --min-seconds 2)\n")

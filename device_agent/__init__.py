@@ -6,3 +6,6 @@ optional. It imports neither torch nor edgebench.
 
 __version__ = "0.1.0"
 RESULT_SCHEMA_VERSION = 1
+# Additive changes within version 1: minor 1 adds `emulated` and the device's `emulated`, `emulation_evidence`
+# and `unavailable`.
+RESULT_SCHEMA_MINOR = 1

@@ -4,6 +4,7 @@ and MLPerf's loadgen)."""
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from typing import Callable, List
@@ -20,13 +21,20 @@ class TimingSettings:
     max_seconds: float = 60.0
 
     def check(self) -> None:
-        from device_agent.errors import AgentError
+        """Raise UsageError naming the option that is out of range (NaN and infinity included)."""
+        from device_agent.errors import UsageError
 
-        if self.warmup_runs < 0 or self.min_runs < 1:
-            raise AgentError(f"run counts must be warm-up >= 0 and minimum >= 1, got {self.warmup_runs} "
-                             f"and {self.min_runs}")
-        if self.min_seconds < 0 or self.max_seconds <= 0 or self.warmup_seconds < 0:
-            raise AgentError("durations must not be negative and --max-seconds must be positive")
+        for flag, value, least in (("--warmup-runs", self.warmup_runs, 0), ("--min-runs", self.min_runs, 1)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise UsageError(f"{flag} {value} is out of range: give a whole number of at least {least}")
+        for flag, value in (("--warmup-seconds", self.warmup_seconds), ("--min-seconds", self.min_seconds),
+                            ("--max-seconds", self.max_seconds)):
+            if not math.isfinite(value) or value < 0 or (flag == "--max-seconds" and value == 0):
+                valid = "more than 0" if flag == "--max-seconds" else "0 or more"
+                raise UsageError(f"{flag} {value} is out of range: give a finite number of seconds, {valid}")
+        if self.min_seconds > self.max_seconds:
+            raise UsageError(f"--min-seconds {self.min_seconds:g} is more than --max-seconds {self.max_seconds:g}: "
+                             "raise --max-seconds or lower --min-seconds")
 
 
 def warm_up(invoke: Callable[[], object], settings: TimingSettings) -> dict:

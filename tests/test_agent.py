@@ -73,13 +73,16 @@ def test_wrong_sha256_is_reported_per_artifact(int8_bundle, tmp_path):
 
 def test_missing_file_unknown_format_and_corrupt_model(int8_bundle, tmp_path):
     bundle = _copy(int8_bundle, tmp_path)
-    manifest = json.loads((bundle / "manifest.json").read_text())
     (bundle / "model.fp32.onnx").unlink()
+    result, _ = _failed(bundle, tmp_path)
+    assert "missing from the bundle" in result["runs"][0]["error"] and result["runs"][1]["error"] is None
+
+    manifest = json.loads((bundle / "manifest.json").read_text())
     manifest["artifacts"][1]["format"] = "coreml"
     (bundle / "manifest.json").write_text(json.dumps(manifest))
-    result, _ = _failed(bundle, tmp_path)
-    assert "missing from the bundle" in result["runs"][0]["error"]
-    assert "unknown artifact format 'coreml'" in result["runs"][1]["error"]
+    result, stderr = _failed(bundle, tmp_path)
+    assert "manifest.json: artifacts[1].format is \"coreml\"; valid: \"onnx\", \"tflite\"" in stderr
+    assert result["runs"] == [] and result["error"] in stderr
 
     bundle = _copy(int8_bundle, tmp_path / "second")
     garbage = b"this is not a protobuf" * 10
@@ -104,11 +107,16 @@ def test_wrong_input_shape_and_unreadable_eval(int8_bundle, tmp_path):
     manifest["eval"]["sha256"] = hashlib.sha256((bundle / "eval.npz").read_bytes()).hexdigest()
     (bundle / "manifest.json").write_text(json.dumps(manifest))
     result, _ = _failed(bundle, tmp_path)
-    assert "expects input" in result["runs"][0]["error"]
+    assert "images are uint8 [360, 16, 16, 3]; the manifest's preprocess asks for uint8 [N, 32, 32, 3]" in \
+        result["error"]
+    manifest["preprocess"]["input_size"] = [16, 16]  # now the eval set agrees with the manifest, not the model
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+    result, _ = _failed(bundle, tmp_path)
+    assert all("expects input" in run["error"] for run in result["runs"])
 
     (bundle / "eval.npz").write_bytes(b"broken")
     result, _ = _failed(bundle, tmp_path)
-    assert all("eval.npz has sha256" in run["error"] for run in result["runs"])
+    assert "eval.npz has sha256" in result["error"] and result["runs"] == []
 
 
 def test_agent_imports_neither_torch_nor_edgebench(int8_bundle, tmp_path):

@@ -1,12 +1,32 @@
-"""Does no inference: what it measures is the harness's own cost per iteration."""
+"""Does no inference: what it measures is the harness's own cost per iteration.
+
+`EDGEBENCH_AGENT_NULL_CRASH=abort|segv[:FILE]` makes its `load` crash the process for real (SIGABRT through
+os.abort, SIGSEGV through a read of address 0), for every artifact or only the one whose file is FILE: the
+way to exercise the agent's crash isolation without a broken runtime at hand.
+"""
 
 from __future__ import annotations
 
+import os
 from typing import List, Optional
 
 import numpy as np
 
 from device_agent.backends import Backend
+
+CRASH_VARIABLE = "EDGEBENCH_AGENT_NULL_CRASH"
+
+
+def _crash_if_asked(path: str) -> None:
+    how, _, only = os.environ.get(CRASH_VARIABLE, "").partition(":")
+    if not how or (only and os.path.basename(path) != only):
+        return
+    if how == "abort":
+        os.abort()
+    if how == "segv":
+        import ctypes
+
+        ctypes.string_at(0)
 
 
 class NullBackend(Backend):
@@ -16,6 +36,7 @@ class NullBackend(Backend):
         return None
 
     def load(self, path: str, threads: int) -> None:
+        _crash_if_asked(path)
         self.output = np.zeros((1, 1), dtype=np.float32)
 
     def input_shape(self) -> List[int]:

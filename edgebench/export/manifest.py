@@ -7,11 +7,10 @@ import json
 from pathlib import Path
 from typing import Any, Dict
 
+from device_agent.bundle import MANIFEST_FILE, MANIFEST_KIND  # the contract's own names
 from edgebench.errors import EdgebenchError
 from edgebench.fileio import sha256_file
 
-MANIFEST_FILE = "manifest.json"
-MANIFEST_KIND = "edgebench.bundle"
 MANIFEST_VERSION = 1
 
 
@@ -38,16 +37,19 @@ def file_facts(path: Path) -> Dict[str, Any]:
             "gzip_bytes": len(gzip.compress(data, compresslevel=6, mtime=0))}
 
 
-def read_manifest(bundle: Path) -> Dict[str, Any]:
-    path = Path(bundle) / MANIFEST_FILE
-    if not path.is_file():
-        raise EdgebenchError(f"{bundle} is not a bundle: {MANIFEST_FILE} is missing")
+def read_manifest(bundle: Path, *, verify: bool = True) -> Dict[str, Any]:
+    """A bundle's manifest, read the way the device agent reads it (the one reader of the contract): schema,
+    every path inside the bundle, and with `verify` every file's checksum."""
+    from device_agent.bundle import load_bundle
+    from device_agent.errors import AgentError
+
     try:
-        manifest = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise EdgebenchError(f"{path} is not valid JSON: {exc}") from None
-    validate(manifest, "manifest", str(path))
-    return manifest
+        loaded = load_bundle(str(bundle), verify=verify)
+        if verify:
+            loaded.check()
+    except AgentError as exc:
+        raise EdgebenchError(str(exc)) from None
+    return loaded.manifest
 
 
 def is_bundle(path: Path) -> bool:
