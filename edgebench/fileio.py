@@ -1,34 +1,174 @@
-"""Atomic writes: a crash or an error never leaves a half-written file or folder behind."""
+"""Atomic writes: a crash, an error or a signal never leaves a half-written file or folder behind, and a write
+never replaces what edgebench did not create.
+
+Single files go through `device_agent.fileio`, the one implementation host and device share (checksums, path
+checks, atomic writes); its AgentError becomes an EdgebenchError here. Folders (`atomic_dir`) are host-only.
+Temporaries are hidden siblings named `.NAME.<pid>.<random>.tmp`; one whose process is gone is removed by the
+next write to the same path.
+"""
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
+import errno
 import os
 import shutil
+import signal
 import tempfile
+import threading
 from pathlib import Path
-from typing import Any, Iterator, Union
+from typing import Any, Callable, Iterator, Optional, Union
+
+from device_agent import fileio as shared
+from device_agent.errors import AgentError
+from device_agent.fileio import WRITE_ERRNOS, sha256_file
+from edgebench.errors import EdgebenchError
 
 PathLike = Union[str, "os.PathLike[str]"]
 
+__all__ = ["Terminated", "atomic_dir", "atomic_path", "check_replaceable", "check_target", "check_writable",
+           "describe_os_error", "is_edgebench_output", "os_errors_named", "remove_stale_temporaries",
+           "resolve_inside", "sha256_file", "signals_raise", "write_bytes", "write_json", "write_text"]
+
+# Files that mark a folder as an edgebench output (bundle, pruning run, ablation, pruning study).
+OUTPUT_MARKERS = ("manifest.json", "pruning.json", "ablation-settings.json", "pruning-study.json")
+
+
+class Terminated(BaseException):
+    """SIGTERM (or SIGHUP) arrived: unwinds like KeyboardInterrupt so that every `finally` cleans up."""
+
+    def __init__(self, signum: int):
+        super().__init__(f"terminated by signal {signum}")
+        self.signum = signum
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated(signum)
+
 
 @contextlib.contextmanager
-def atomic_path(path: PathLike) -> Iterator[Path]:
-    """Yield a temporary path next to `path`; rename it into place only if the block succeeds."""
-    path = Path(path).absolute()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    os.chmod(tmp_path, 0o666 & ~_umask())
+def signals_raise() -> Iterator[None]:
+    """While the block runs, SIGTERM and SIGHUP raise `Terminated` (SIGINT already raises KeyboardInterrupt);
+    the previous handlers come back afterwards. Outside the main thread signals cannot be caught: a no-op."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {}
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        handler = signal.getsignal(signum)
+        if handler in (signal.SIG_DFL, None):  # an ignored signal or a caller's own handler stays as it is
+            previous[signum] = handler
+            signal.signal(signum, _raise_terminated)
     try:
-        yield tmp_path
-        os.replace(tmp_path, path)
+        yield
     finally:
-        if tmp_path.exists():
-            tmp_path.unlink()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+
+
+def describe_os_error(exc: OSError, path: Optional[PathLike] = None) -> str:
+    """One line: the path and the operating system's reason ("cannot write ..." for a failed write)."""
+    where = path if path is not None else (exc.filename or "")
+    reason = exc.strerror or str(exc)
+    if exc.errno == errno.ENOSPC:
+        reason = "no space left on the device"
+    elif exc.errno == errno.EROFS:
+        reason = "the file system is read-only"
+    elif exc.errno in (errno.EACCES, errno.EPERM):
+        reason = "permission denied"
+    if exc.errno not in WRITE_ERRNOS:
+        return f"{where}: {reason}" if where else reason
+    return f"cannot write {where}: {reason}" if where else f"cannot write: {reason}"
+
+
+@contextlib.contextmanager
+def os_errors_named(path: PathLike) -> Iterator[None]:
+    """Turn a write failure (full disk, read-only or forbidden folder) into one EdgebenchError naming `path`."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in WRITE_ERRNOS:
+            raise EdgebenchError(describe_os_error(exc, path)) from None
+        raise
+
+
+@contextlib.contextmanager
+def host_errors() -> Iterator[None]:
+    """The shared file layer's AgentError, as the host's one-line EdgebenchError."""
+    try:
+        yield
+    except AgentError as exc:
+        raise EdgebenchError(str(exc)) from None
+
+
+def check_target(path: PathLike) -> Path:
+    """A write may create a missing path or replace a regular file; never a folder, device, pipe or socket."""
+    with host_errors():
+        shared.check_target(path)
+    return Path(path).absolute()
+
+
+def resolve_inside(root: PathLike, relative: str) -> Path:
+    """`root/relative`, refused before anything is opened when it would lead outside `root`."""
+    with host_errors():
+        return Path(shared.resolve_inside(root, relative))
+
+
+def check_writable(path: PathLike) -> Path:
+    """Before long work: `path` may be written (see `check_target`) and its nearest existing folder takes
+    new files (not read-only, not forbidden)."""
+    path = check_target(path)
+    folder = path.parent
+    while not folder.exists():
+        folder = folder.parent
+    if not folder.is_dir():
+        raise EdgebenchError(f"cannot write {path}: {folder} is not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        reason = "the file system is read-only" if _read_only(folder) else "permission denied"
+        raise EdgebenchError(f"cannot write {path}: {reason} ({folder})")
+    return path
+
+
+def _read_only(folder: Path) -> bool:
+    try:
+        return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def remove_stale_temporaries(path: PathLike) -> None:
+    """Remove `.NAME.<pid>.*.tmp` siblings left by writers that are no longer running."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        return
+    for sibling in path.parent.glob(f".{glob_escape(path.name)}.*.tmp"):
+        pid = sibling.name[len(path.name) + 2:].split(".", 1)[0]
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            if sibling.is_dir() and not sibling.is_symlink():
+                shutil.rmtree(sibling, ignore_errors=True)
+            else:
+                with contextlib.suppress(OSError):
+                    sibling.unlink()
+
+
+def glob_escape(name: str) -> str:
+    return "".join(f"[{c}]" if c in "*?[" else c for c in name)
 
 
 def _umask() -> int:
@@ -37,9 +177,36 @@ def _umask() -> int:
     return mask
 
 
+def _make_parent(path: Path) -> None:
+    with os_errors_named(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+
+@contextlib.contextmanager
+def atomic_path(path: PathLike) -> Iterator[Path]:
+    """Yield a temporary path next to `path`; rename it into place only if the block succeeds. Refuses a
+    `path` that is not a regular file or missing; SIGTERM, SIGINT, errors and a full disk leave nothing."""
+    path = check_target(path)
+    _make_parent(path)
+    remove_stale_temporaries(path)
+    with signals_raise(), os_errors_named(path):
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+        tmp_path = Path(tmp)
+        try:
+            os.chmod(tmp_path, 0o666 & ~_umask())
+            yield tmp_path
+            check_target(path)  # nothing special appeared there meanwhile
+            os.replace(tmp_path, path)
+        finally:
+            with contextlib.suppress(OSError):
+                tmp_path.unlink()
+
+
 def write_bytes(path: PathLike, data: bytes) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(data)
+    remove_stale_temporaries(path)
+    with signals_raise(), host_errors():
+        shared.write_bytes_atomic(path, data)
 
 
 def write_text(path: PathLike, text: str) -> None:
@@ -47,35 +214,87 @@ def write_text(path: PathLike, text: str) -> None:
 
 
 def write_json(path: PathLike, obj: Any) -> None:
-    write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+    """Strict JSON: a NaN or infinity is refused, naming its key (it would make the file unreadable elsewhere)."""
+    remove_stale_temporaries(path)
+    with signals_raise(), host_errors():
+        shared.write_json_atomic(path, obj)
+
+
+def is_edgebench_output(path: PathLike) -> bool:
+    """A folder that holds one of the files edgebench writes at the top of its outputs."""
+    path = Path(path)
+    return path.is_dir() and any((path / marker).is_file() for marker in OUTPUT_MARKERS)
+
+
+def _protected(path: Path) -> Optional[str]:
+    cwd = Path.cwd().resolve()
+    resolved = path.resolve()
+    if resolved == Path(resolved.anchor):
+        return "the root folder"
+    if resolved == Path.home().resolve():
+        return "your home folder"
+    if resolved == cwd:
+        return "the current folder"
+    if resolved in cwd.parents:
+        return "a folder that holds the current folder"
+    return None
+
+
+def check_replaceable(path: PathLike, *, overwrite: bool,
+                      owned: Optional[Callable[[Path], bool]] = None) -> Path:
+    """Whether `atomic_dir` may put a folder at `path`: missing, an empty folder, or (with `overwrite`) a
+    folder that `owned` says edgebench wrote. Raise a one-line EdgebenchError otherwise."""
+    path = Path(path).absolute()
+    if not path.exists() and not path.is_symlink():
+        return path
+    if path.is_symlink() or not path.is_dir():
+        raise EdgebenchError(f"{path} exists and is not a folder: choose another output path")
+    protected = _protected(path)
+    if protected:
+        raise EdgebenchError(f"{path} is {protected}: edgebench never replaces it; choose a new output folder")
+    if not any(path.iterdir()):
+        return path
+    if not (owned or is_edgebench_output)(path):
+        raise EdgebenchError(f"{path} exists and was not created by edgebench: it is never replaced; choose "
+                             "another output folder")
+    if not overwrite:
+        raise EdgebenchError(f"{path} already exists: pass --force to replace it, or choose another output folder")
+    return path
 
 
 @contextlib.contextmanager
-def atomic_dir(path: PathLike, *, overwrite: bool = False) -> Iterator[Path]:
-    """Build a folder in a temporary sibling; move it into place only when the block succeeds."""
-    path = Path(path).absolute()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    os.chmod(tmp, 0o777 & ~_umask())
-    try:
-        yield tmp
-        if path.exists():
-            if not overwrite:
-                raise FileExistsError(path)
-            old = path.with_name(f".{path.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(path, old)
-            os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, path)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+def atomic_dir(path: PathLike, *, overwrite: bool = False,
+               owned: Optional[Callable[[Path], bool]] = None) -> Iterator[Path]:
+    """Build a folder in a temporary sibling; move it into place only when the block succeeds.
 
-
-def sha256_file(path: PathLike, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(chunk), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    An existing `path` is replaced only with `overwrite` and when `owned(path)` is true (default: it holds an
+    edgebench output marker); an empty folder may always be filled. Never the current folder, home, `/` or
+    an ancestor of the current folder. SIGTERM and SIGINT remove the temporary folder."""
+    path = check_replaceable(path, overwrite=overwrite, owned=owned)
+    _make_parent(path)
+    remove_stale_temporaries(path)
+    with signals_raise(), os_errors_named(path):
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent))
+        old = None
+        try:
+            os.chmod(tmp, 0o777 & ~_umask())
+            try:
+                yield tmp
+            except EdgebenchError as exc:  # name the file where it was going, not its temporary home
+                if str(tmp) not in str(exc):
+                    raise
+                raise EdgebenchError(str(exc).replace(str(tmp), str(path))) from None
+            check_replaceable(path, overwrite=overwrite, owned=owned)  # the same verdict at the moment of the swap
+            if path.exists():
+                old = Path(tempfile.mkdtemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent))
+                os.replace(path, old / "previous")
+            try:
+                os.replace(tmp, path)
+            except OSError:
+                if old is not None:
+                    os.replace(old / "previous", path)
+                raise
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)

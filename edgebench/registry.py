@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Callable, Dict, Generic, Iterator, TypeVar
 
 from edgebench.errors import EdgebenchError, UnknownNameError
@@ -46,9 +47,9 @@ class Registry(Generic[T]):
 
 
 def check_range(name: str, value: float, low: float, high: float, *, high_open: bool = False) -> float:
-    """Raise a clear error when a numeric option is out of its valid range."""
+    """Raise a clear error when a numeric option is out of its valid range (NaN is never in range)."""
     above = value >= high if high_open else value > high
-    if value < low or above:
+    if not math.isfinite(value) or value < low or above:
         bracket = ")" if high_open else "]"
         raise EdgebenchError(f"{name} {value} is out of range: valid values are in [{low}, {high}{bracket}")
     return value

@@ -58,19 +58,23 @@ def test_bad_data_paths(tmp_path):
     assert not (tmp_path / "m.pt").exists()
 
 
-@pytest.mark.parametrize("args, message", [
-    (("export", "test_vgg", "--min-int8-agreement", "1.5"), "minimum int8 agreement 1.5 is out of range"),
-    (("export", "test_vgg", "--calibration-size", "0"), "calibration size 0 is out of range"),
-    (("export", "test_vgg", "--int8-config", "u4s4"), "unknown int8 configuration 'u4s4'"),
-    (("export", "test_vgg", "--format", "coreml"), "unknown format 'coreml'"),
-    (("export", "test_vgg", "--mean", "0.5,x"), "'0.5,x' is not a comma-separated list"),
-    (("train", "test_vgg", "--epochs", "0"), "epochs 0 is out of range"),
-    (("train", "test_vgg", "--augment", "rotate"), "unknown augmentation 'rotate'"),
-    (("report", "/nonexistent/results"), "does not exist"),
-    (("report", "/nonexistent", "--max-drop", "-1"), "--max-drop -1.0 is out of range"),
+@pytest.mark.parametrize("args, codes, message", [
+    (("export", "test_vgg", "--min-int8-agreement", "1.5"), (2,), "--min-int8-agreement 1.5 is out of range"),
+    (("export", "test_vgg", "--calibration-size", "0"), (2,), "--calibration-size 0 is out of range"),
+    (("export", "test_vgg", "--int8-config", "u4s4"), (1,), "unknown int8 configuration 'u4s4'"),
+    (("export", "test_vgg", "--format", "coreml"), (1,), "unknown format 'coreml'"),
+    (("export", "test_vgg", "--mean", "0.5,x"), (2,), "'x' is not a number"),
+    (("train", "test_vgg", "--epochs", "0"), (2,), "--epochs 0 is out of range: give a whole number >= 1"),
+    (("train", "test_vgg", "--augment", "rotate"), (1,), "unknown augmentation 'rotate'"),
+    (("report", "/nonexistent/results"), (1,), "does not exist"),
+    (("report", "/nonexistent", "--max-drop", "-1"), (1, 2), "--max-drop -1"),
 ])
-def test_out_of_range_values(args, message, tmp_path):
-    assert message in one_line_error(invoke(*args, *(("--out", str(tmp_path / "o")) if args[0] != "report" else ())))
+def test_out_of_range_values(args, codes, message, tmp_path):
+    """A bad option value is a usage error (exit 2), a bad name or path a refused input (exit 1): one line each."""
+    result = invoke(*args, *(("--out", str(tmp_path / "o")) if args[0] != "report" else ()))
+    assert result.exit_code in codes
+    assert message in one_line_error(result, result.exit_code)
+    assert not (tmp_path / "o").exists()
 
 
 def test_report_command_writes_every_format(agent_result, tmp_path):

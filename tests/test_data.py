@@ -118,3 +118,18 @@ def test_shared_fashion_mnist_reads_real_files():
 def test_shared_tiny_imagenet_reads_real_jpegs():
     test = load_split(str(shared_dataset("tiny-imagenet-10")), "test")
     assert test.images.shape == (500, 64, 64, 3) and test.num_classes == 10
+
+
+def test_the_one_check_accepts_the_usual_encodings():
+    from edgebench.data.validate import Fields, checked_imageset
+
+    fields = Fields(source="set.npz")
+    images = np.linspace(0.0, 1.0, 4 * 3 * 5 * 5, dtype=np.float32).reshape(4, 3, 5, 5)  # NCHW floats in [0, 1]
+    labels = np.array([[0.0], [2.0], [1.0], [2.0]])  # [N, 1] whole-number floats, as Keras saves them
+    imageset = checked_imageset(images, labels, fields, ["a", "b", "c"])
+    assert imageset.images.shape == (4, 5, 5, 3) and imageset.images.dtype == np.uint8
+    assert imageset.images[0, 0, 0].tolist() == [0, 21, 43] and imageset.images.max() == 255
+    assert imageset.labels.tolist() == [0, 2, 1, 2] and imageset.labels.dtype == np.int64
+    assert imageset.class_names == ("a", "b", "c")
+    grey = checked_imageset(np.full((2, 4, 4), 300 // 2, np.int32), np.array([0, 3]), fields)
+    assert grey.images.shape == (2, 4, 4, 1) and int(grey.images.max()) == 150 and grey.num_classes == 4

@@ -29,6 +29,11 @@ def test_recipe_defaults_follow_the_study():
     ({"schedule": "cosine"}, "unknown schedule 'cosine'"),
     ({"augment": ("rotate",)}, "unknown augmentation 'rotate'"),
     ({"epochs": 0}, "epochs 0 is out of range"),
+    ({"lr": float("nan")}, "learning rate nan is not a finite number"),
+    ({"weight_decay": float("inf")}, "weight decay inf is not a finite number"),
+    ({"weight_decay": -1e-4}, "weight decay -0.0001 is out of range: give 0 or more"),
+    ({"momentum": 1.0}, "momentum 1.0 is out of range: give a value in \\[0, 1\\)"),
+    ({"train_limit": 0}, "train limit 0 is out of range: give a positive count"),
 ])
 def test_bad_recipe_values(kwargs, message):
     with pytest.raises(EdgebenchError, match=message):

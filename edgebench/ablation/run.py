@@ -11,7 +11,7 @@ from typing import Callable, Dict, List
 from edgebench.ablation.spec import AblationSpec
 from edgebench.ablation.table import AblationTable, build_table, csv_text, markdown, plot
 from edgebench.errors import EdgebenchError
-from edgebench.fileio import check_replaceable, os_errors_named, write_bytes, write_json, write_text
+from edgebench.fileio import os_errors_named, write_bytes, write_json, write_text
 
 # Recipe fields that may change between a run and its resumption without invalidating what is done.
 _FREE = {"device"}
@@ -37,8 +37,13 @@ def _read_json(path: Path, what: str) -> Dict:
 
 
 def check_output_folder(out: Path) -> None:
-    """An ablation writes into a new or empty folder, or continues one that an ablation run started."""
-    check_replaceable(out, overwrite=True, owned=lambda folder: (folder / SETTINGS_FILE).is_file())
+    """An ablation writes into a new or empty folder, or continues one that an ablation run started; it adds
+    files and never deletes any, so the current folder is allowed too."""
+    if out.is_symlink() and not out.exists() or out.exists() and not out.is_dir():
+        raise EdgebenchError(f"{out} exists and is not a folder: choose another output folder")
+    if out.is_dir() and any(out.iterdir()) and not (out / SETTINGS_FILE).is_file():
+        raise EdgebenchError(f"{out.absolute()} exists and was not created by edgebench: it is never replaced; "
+                             "choose another output folder")
 
 
 def _check_settings(out: Path, spec: AblationSpec) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import List, Optional, Tuple
@@ -12,7 +13,7 @@ from edgebench.train.recipe import TrainSpec
 ARCHES = ("resnet101", "vgg19")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class AblationSpec:
     arch: str
     variants: Tuple[str, ...]  # model names, in run order
@@ -28,7 +29,7 @@ class AblationSpec:
         if self.baseline is not None and self.baseline not in self.variants:
             raise EdgebenchError(f"baseline '{self.baseline}' is not among the variants of this run: "
                                  f"choose from {', '.join(self.variants)}")
-        if self.max_drop is not None and self.max_drop < 0:
+        if self.max_drop is not None and not (math.isfinite(self.max_drop) and self.max_drop >= 0):
             raise EdgebenchError(f"max drop {self.max_drop} is out of range: give a value >= 0 (pp)")
 
     @property

@@ -11,17 +11,45 @@ from edgebench.errors import EdgebenchError
 
 
 class Commands(click.Group):
-    """Shows user errors as one line and a non-zero exit, never a traceback."""
+    """Shows user errors as one line and a non-zero exit, never a traceback: 1 for a refused input or a failed
+    write, 2 for a bad option, 130 for Ctrl-C, 143 for SIGTERM; a closed pipe (`| head`) ends quietly."""
 
     def invoke(self, ctx):
+        from edgebench.fileio import Terminated, describe_os_error, signals_raise
+
         try:
-            return super().invoke(ctx)
+            with signals_raise():
+                return super().invoke(ctx)
+        except click.UsageError as exc:
+            hint = f" (see '{exc.ctx.command_path} -h')" if exc.ctx is not None else ""
+            click.echo(f"error: {exc.format_message()}{hint}", err=True)
+            ctx.exit(exc.exit_code)
         except EdgebenchError as exc:
             click.echo(f"error: {exc}", err=True)
+            ctx.exit(1)
+        except BrokenPipeError:
+            _silence_stdout()
+            ctx.exit(141)
+        except OSError as exc:
+            click.echo(f"error: {describe_os_error(exc)}", err=True)
             ctx.exit(1)
         except KeyboardInterrupt:
             click.echo("interrupted: nothing half-written was kept", err=True)
             ctx.exit(130)
+        except Terminated as exc:
+            click.echo("terminated: nothing half-written was kept", err=True)
+            ctx.exit(exc.exit_code)
+
+
+def _silence_stdout() -> None:
+    """The reader went away: point stdout at /dev/null so that the exit's flush does not raise again."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 @click.group(cls=Commands, context_settings={"help_option_names": ["-h", "--help"]})
@@ -31,9 +59,9 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from edgebench.cli import ablation, bench, demo, export, models, prune, report, train
+    from edgebench.cli import ablation, bench, demo, diagnose, export, models, prune, report, train
 
-    for module in (models, train, ablation, export, bench, report, demo, prune):
+    for module in (models, train, ablation, export, diagnose, bench, report, demo, prune):
         cli.add_command(module.command)
     cli.add_command(prune.study_command)
     cli.add_command(bench.devices_command)

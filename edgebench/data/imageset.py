@@ -10,7 +10,7 @@ import numpy as np
 SPLITS = ("train", "test")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ImageSet:
     images: np.ndarray  # uint8 [N, H, W, C], C in {1, 3}
     labels: np.ndarray  # int64 [N]
@@ -31,7 +31,8 @@ class ImageSet:
         return len(self.class_names)
 
     def subset(self, indices: np.ndarray) -> "ImageSet":
-        return ImageSet(self.images[indices], self.labels[indices], self.class_names, self.source)
+        return ImageSet(images=self.images[indices], labels=self.labels[indices], class_names=self.class_names,
+                        source=self.source)
 
     def sample(self, count: int, seed: int = 0) -> "ImageSet":
         """A seeded random subset of at most `count` images (all of them, shuffled, if fewer)."""

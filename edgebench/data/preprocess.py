@@ -7,7 +7,7 @@ Device side: `(x / 255 - mean) / std` in float32, then the artifact's layout. Th
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Tuple
 
 import numpy as np
@@ -56,7 +56,7 @@ def resize_images(imageset: ImageSet, size: Tuple[int, int], channels: int) -> I
         images = np.stack(resized)
         if mode_squeeze:
             images = images[..., None]
-    return ImageSet(np.ascontiguousarray(images), imageset.labels, imageset.class_names, imageset.source)
+    return replace(imageset, images=np.ascontiguousarray(images))
 
 
 def _to_grey(images: np.ndarray) -> np.ndarray:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Optional
 
@@ -32,7 +33,7 @@ def load_split(data: Optional[str], split: str) -> ImageSet:
         raise EdgebenchError(f"unknown split '{split}': choose from {', '.join(SPLITS)}")
     if data in (None, "", EMBEDDED):
         imageset = READERS.get("npz").read(_EMBEDDED_FILE, split)
-        return ImageSet(imageset.images, imageset.labels, imageset.class_names, EMBEDDED)
+        return replace(imageset, source=EMBEDDED)
     path = Path(data).expanduser()
     if not path.exists():
         raise EdgebenchError(f"data path {data} does not exist (give a dataset path or '{EMBEDDED}' for the "
@@ -43,7 +44,7 @@ def load_split(data: Optional[str], split: str) -> ImageSet:
             imageset = reader.read(path, split)
             if len(imageset) == 0:
                 raise EdgebenchError(f"{data}: the {split} split is empty")
-            return ImageSet(imageset.images, imageset.labels, imageset.class_names, str(path.resolve()))
+            return replace(imageset, source=str(path.resolve()))
     raise EdgebenchError(f"{data} is not a dataset edgebench can read; expected {describe_formats()}")
 
 

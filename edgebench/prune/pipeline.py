@@ -9,15 +9,35 @@ from typing import Callable, Dict, List, Optional
 
 from edgebench.data import limit, load_split, resize_images
 from edgebench.errors import EdgebenchError
-from edgebench.fileio import write_json
+from edgebench.fileio import atomic_dir, check_replaceable, write_json
 from edgebench.prune.spec import PruneSpec
 from edgebench.train.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 
 SUMMARY_FILE = "pruning.json"
 
 
+def is_prune_output(folder: Path) -> bool:
+    """A folder an earlier `edgebench prune` wrote: its summary names the run's checkpoints inside it."""
+    try:
+        summary = json.loads((Path(folder) / SUMMARY_FILE).read_text())
+        return isinstance(summary, dict) and isinstance(summary.get("iterations"), list) and "spec" in summary
+    except (OSError, ValueError):
+        return False
+
+
 def prune_checkpoint(checkpoint_path: str, data: Optional[str], spec: PruneSpec, out: Path,
-                     log: Callable[[str], None] = print) -> List[Dict]:
+                     log: Callable[[str], None] = print, *, overwrite: bool = False) -> List[Dict]:
+    """The whole run is built in a hidden sibling of `out` and moved into place at the end: an interrupted run
+    leaves nothing, and an existing `out` is replaced only with `overwrite` when an earlier prune wrote it."""
+    out = Path(out).absolute()
+    check_replaceable(out, overwrite=overwrite, owned=is_prune_output)
+    with atomic_dir(out, overwrite=overwrite, owned=is_prune_output) as work:
+        rows = _prune(checkpoint_path, data, spec, work, out, log)
+    return rows
+
+
+def _prune(checkpoint_path: str, data: Optional[str], spec: PruneSpec, work: Path, out: Path,
+           log: Callable[[str], None]) -> List[Dict]:
     import torch
 
     from edgebench.models.stats import model_stats
@@ -39,7 +59,6 @@ def prune_checkpoint(checkpoint_path: str, data: Optional[str], spec: PruneSpec,
     finetune = TrainSpec(epochs=max(1, spec.finetune_epochs), batch_size=spec.batch_size, schedule="plateau",
                          lr=spec.lr, momentum=spec.momentum, weight_decay=spec.weight_decay,
                          augment=tuple(base.train.get("augment", ("crop", "flip"))), seed=spec.seed)
-    out.mkdir(parents=True, exist_ok=True)
     baseline_accuracy = evaluate(model, test_set, base.preprocess)
     stats = model_stats(model, tuple(example.shape))
     rows = [{"iteration": 0, "file": str(Path(checkpoint_path).resolve()), "requested": 0.0, "achieved": 0.0,
@@ -53,22 +72,23 @@ def prune_checkpoint(checkpoint_path: str, data: Optional[str], spec: PruneSpec,
         plain = pruner.export_copy().eval()
         facts = summary(spec.method, level, pruner.achieved(), plain)
         stats = model_stats(plain, tuple(example.shape))
-        path = out / f"{base.model_name}-{spec.method}-{iteration:02d}.pt"
-        save_checkpoint(path, _pruned_checkpoint(base, plain, accuracy, facts, spec, iteration))
-        rows.append({"iteration": iteration, "file": str(path.resolve()), **{k: facts[k] for k in
+        name = f"{base.model_name}-{spec.method}-{iteration:02d}.pt"
+        path = out / name  # where it will be once the run is complete
+        save_checkpoint(work / name, _pruned_checkpoint(base, plain, accuracy, facts, spec, iteration))
+        rows.append({"iteration": iteration, "file": str(path), **{k: facts[k] for k in
                      ("requested", "achieved", "conv_sparsity")}, "params": stats.params, "macs": stats.macs,
                      "accuracy": round(accuracy, 5)})
         log(f"iteration {iteration}: {spec.method} {100 * facts['achieved']:.1f} % (requested "
             f"{100 * level:.1f} %), {stats.params:,} params, {stats.macs / 1e6:.2f} MMACs, "
             f"accuracy {100 * accuracy:.2f} %  ->  {path}")
-    write_json(out / SUMMARY_FILE, {"model": base.model_name, "spec": spec.as_dict(), "data": data_ref,
+    write_json(work / SUMMARY_FILE, {"model": base.model_name, "spec": spec.as_dict(), "data": data_ref,
                                     "iterations": rows})
     return rows
 
 
 def _pruned_checkpoint(base: Checkpoint, model, accuracy: float, facts: Dict, spec: PruneSpec,
                        iteration: int) -> Checkpoint:
-    from edgebench.prune.structure import layer_shapes
+    from edgebench.models.structure import layer_shapes
 
     extra = {**base.extra, "pruning": {**facts, "iteration": iteration, "spec": spec.as_dict(),
                                        "parent_accuracy": base.accuracy}}
@@ -82,4 +102,15 @@ def read_summary(folder: Path) -> Dict:
     path = Path(folder) / SUMMARY_FILE
     if not path.is_file():
         raise EdgebenchError(f"{folder} holds no {SUMMARY_FILE}: run `edgebench prune` with --out {folder} first")
-    return json.loads(path.read_text())
+    try:
+        summary = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise EdgebenchError(f"{path} is not valid JSON ({exc}): run `edgebench prune` again") from None
+    if not is_prune_output(folder) or not all(isinstance(row, dict) and {"iteration", "file"} <= set(row)
+                                              for row in summary["iterations"]):
+        raise EdgebenchError(f"{path} is not a pruning summary edgebench wrote (needs model, spec, data and "
+                             "iterations with iteration and file): run `edgebench prune` again")
+    for key in ("model", "data"):
+        if not isinstance(summary.get(key), str):
+            raise EdgebenchError(f"{path} has no '{key}' string: run `edgebench prune` again")
+    return summary

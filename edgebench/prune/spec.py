@@ -10,9 +10,10 @@ from edgebench.errors import EdgebenchError
 from edgebench.registry import check_range
 
 METHODS = ("l1-unstructured", "channel")
+STUDY_ITERATIONS = 10  # l1-unstructured without a target: 0.2 per iteration reaches 89 % sparsity
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class PruneSpec:
     """l1-unstructured: global L1 magnitude pruning of Conv2d weights, `amount` of the remaining weights per
     iteration (sparsity after k iterations = 1 - (1 - amount)^k), fine-tuning after each.
@@ -52,7 +53,7 @@ class PruneSpec:
             return [target * (k + 1) / steps for k in range(steps)]
         keep = 1.0 - self.amount
         if self.target is None:
-            return [1.0 - keep ** (k + 1) for k in range(self.iterations or 10)]
+            return [1.0 - keep ** (k + 1) for k in range(self.iterations or STUDY_ITERATIONS)]
         if self.target == 0.0:
             return []
         steps = self.iterations or max(1, math.ceil(math.log(1.0 - self.target) / math.log(keep) - 1e-9))

@@ -7,11 +7,12 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Sequence
 
 from edgebench.errors import EdgebenchError
 from edgebench.fileio import write_bytes, write_json, write_text
 from edgebench.prune.pipeline import read_summary
+from edgebench.report.budget import BudgetAnswer, Candidate, answer_within_budget
 
 COLUMNS = [("iteration", "it"), ("sparsity", "sparsity %"), ("params", "params"), ("macs", "MMACs"),
            ("fp32_accuracy", "fp32 acc %"), ("int8_accuracy", "int8 acc %"), ("fp32_mib", "fp32 MiB"),
@@ -20,7 +21,10 @@ COLUMNS = [("iteration", "it"), ("sparsity", "sparsity %"), ("params", "params")
 
 
 def run_study(folder: Path, out: Path, *, formats=None, threads: int = 1, min_seconds: float = 1.0,
-              log: Callable[[str], None] = print) -> List[Dict]:
+              max_drop: Optional[float] = None, log: Callable[[str], None] = print) -> List[Dict]:
+    """`max_drop` (pp): also name the smallest and fastest artifact of any iteration within that drop of the
+    unpruned fp32 accuracy, written to the study's JSON and Markdown."""
+    from edgebench.export.manifest import read_manifest
     from edgebench.export.pipeline import export_bundle
     from edgebench.export.spec import ExportSpec, Format, Precision
 
@@ -39,14 +43,13 @@ def run_study(folder: Path, out: Path, *, formats=None, threads: int = 1, min_se
         if done.returncode != 0:
             raise EdgebenchError(f"the device agent failed on iteration {item['iteration']}: "
                                  f"{done.stderr.strip().splitlines()[-1] if done.stderr.strip() else done.returncode}")
-        rows.append(_row(item, json.loads((bundle / "manifest.json").read_text()),
-                         json.loads(result_path.read_text())))
+        rows.append(_row(item, read_manifest(bundle), json.loads(result_path.read_text())))
         log("  " + ", ".join(f"{title} {rows[-1][key]}" for key, title in COLUMNS[1:]))
+    answer = study_answer(rows, max_drop) if max_drop is not None else None
     write_json(out / "pruning-study.json", {"model": summary["model"], "method": summary["spec"]["method"],
-                                            "rows": rows})
-    write_text(out / "pruning-study.md", markdown(rows))
-    write_text(out / "pruning-study.csv", "\n".join(
-        [",".join(key for key, _ in COLUMNS)] + [",".join(str(r[key]) for key, _ in COLUMNS) for r in rows]) + "\n")
+                                            "rows": rows, "budget": answer_dict(answer)})
+    write_text(out / "pruning-study.md", markdown(rows, answer))
+    write_text(out / "pruning-study.csv", csv_text(rows))
     write_bytes(out / "pruning-study.png", plot(rows, summary["model"], summary["spec"]["method"]))
     return rows
 
@@ -62,6 +65,11 @@ def _row(item: Dict, manifest: Dict, result: Dict) -> Dict:
         run = runs.get(name)
         return round(100 * run["accuracy"]["top1"], 2) if run and run.get("accuracy") else None
 
+    for name in ("onnx-fp32", "onnx-int8"):
+        if name not in runs:
+            raise EdgebenchError(f"iteration {item['iteration']}: the agent's result has no run of {name}")
+        if runs[name]["error"]:
+            raise EdgebenchError(f"iteration {item['iteration']}: {name} failed on the device: {runs[name]['error']}")
     return {"iteration": item["iteration"], "sparsity": round(100 * item["achieved"], 2), "params": item["params"],
             "macs": round(item["macs"] / 1e6, 3), "fp32_accuracy": accuracy("onnx-fp32"),
             "int8_accuracy": accuracy("onnx-int8"), "fp32_mib": mib("onnx-fp32", "bytes"),
@@ -70,10 +78,52 @@ def _row(item: Dict, manifest: Dict, result: Dict) -> Dict:
             "fp32_p50_ms": runs["onnx-fp32"]["latency_ms"]["p50"], "int8_p50_ms": runs["onnx-int8"]["latency_ms"]["p50"]}
 
 
-def markdown(rows: List[Dict]) -> str:
+def study_answer(rows: Sequence[Dict], max_drop: float) -> BudgetAnswer:
+    """Against the unpruned model's fp32 accuracy: the smallest (gzip MiB, as unstructured pruning shrinks
+    only the compressed file) and the fastest (p50) of every iteration's fp32 and int8 artifact."""
+    dense = next((row for row in rows if row["iteration"] == 0), None)
+    candidates = [Candidate(name=f"iteration {row['iteration']} {precision}", accuracy=row[f"{precision}_accuracy"],
+                            size=row[f"{precision}_gzip_mib"], latency=row[f"{precision}_p50_ms"])
+                  for row in rows for precision in ("fp32", "int8")]
+    return answer_within_budget(reference_accuracy=dense["fp32_accuracy"] if dense else None, candidates=candidates,
+                                max_drop_pp=max_drop)
+
+
+def answer_dict(answer: Optional[BudgetAnswer]) -> Optional[Dict]:
+    if answer is None:
+        return None
+    return {"max_drop_pp": answer.max_drop_pp, "reference_accuracy": answer.reference_accuracy,
+            "smallest": answer.smallest and answer.smallest.name, "fastest": answer.fastest and answer.fastest.name,
+            "withheld": answer.withheld}
+
+
+def answer_lines(answer: BudgetAnswer) -> List[str]:
+    against = f"within {answer.max_drop_pp:g} pp of the unpruned fp32 ({answer.reference_accuracy} %)"
+    if answer.withheld:
+        return [f"{against}: no answer: {answer.withheld}"]
+    return [f"smallest {against}: {answer.smallest.name} ({answer.smallest.size} MiB gzip, "
+            f"{answer.smallest.accuracy} %)" if answer.smallest else f"smallest {against}: none",
+            f"fastest {against}: {answer.fastest.name} ({answer.fastest.latency} ms p50, {answer.fastest.accuracy} %)"
+            if answer.fastest else f"fastest {against}: none"]
+
+
+def markdown(rows: List[Dict], answer: Optional[BudgetAnswer] = None) -> str:
     lines = ["| " + " | ".join(title for _, title in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     lines += ["| " + " | ".join(str(row[key]) for key, _ in COLUMNS) + " |" for row in rows]
+    if answer is not None:
+        lines += [""] + [f"- {line}" for line in answer_lines(answer)]
     return "\n".join(lines) + "\n"
+
+
+def csv_text(rows: Sequence[Dict]) -> str:
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=[key for key, _ in COLUMNS], extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
 
 
 def plot(rows: List[Dict], model: str, method: str) -> bytes:

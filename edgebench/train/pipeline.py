@@ -6,8 +6,12 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from edgebench.data import Preprocess, class_count, fit_normalisation, limit, load_split, resize_images
+from edgebench.errors import EdgebenchError
+from edgebench.fileio import check_writable
 from edgebench.train.checkpoint import Checkpoint, save_checkpoint
 from edgebench.train.recipe import TrainSpec
+
+MIN_INPUT_SIZE = 8  # below this the models' downsampling leaves no pixels
 
 
 def train_model(model_name: str, data: Optional[str], spec: TrainSpec, out: Path, *,
@@ -19,7 +23,13 @@ def train_model(model_name: str, data: Optional[str], spec: TrainSpec, out: Path
     from edgebench.train.trainer import train
 
     entry = model_entry(model_name)  # fail on a bad name before loading any data
-    size = input_size or entry.input_size
+    size = entry.input_size if input_size is None else input_size
+    if isinstance(size, bool) or not isinstance(size, int) or size < MIN_INPUT_SIZE:
+        raise EdgebenchError(f"input size {input_size} is out of range: give a square size in pixels >= "
+                             f"{MIN_INPUT_SIZE}, e.g. 32")
+    if in_channels not in (1, 3):
+        raise EdgebenchError(f"input channels {in_channels} is not supported: choose 1 or 3")
+    check_writable(out)  # refuse an unwritable checkpoint path now, not after hours of training
     train_raw, test_raw = load_split(data, "train"), load_split(data, "test")
     train_set = resize_images(limit(train_raw, spec.train_limit, spec.seed), (size, size), in_channels)
     test_set = resize_images(test_raw, (size, size), in_channels)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,9 +15,10 @@ from edgebench.data.imageset import ImageSet
 from edgebench.data.preprocess import Preprocess
 from edgebench.errors import EdgebenchError
 from edgebench.train.recipe import TrainSpec
+from edgebench.train.schedule import TrainSchedule
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TrainResult:
     accuracy: float
     history: tuple
@@ -90,24 +93,20 @@ def train(model, train_set: ImageSet, test_set: ImageSet, preprocess: Preprocess
     optimizer = torch.optim.SGD(model.parameters(), lr=spec.lr, momentum=spec.momentum,
                                 weight_decay=spec.weight_decay)
     steps_per_epoch = (len(labels) + spec.batch_size - 1) // spec.batch_size
-    if spec.schedule == "onecycle":
-        scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=spec.lr, epochs=spec.epochs,
-                                                        steps_per_epoch=steps_per_epoch, pct_start=spec.pct_start)
-    else:
-        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, patience=spec.plateau_patience)
+    schedule = TrainSchedule(optimizer, spec, steps_per_epoch)
     loss_fn = torch.nn.CrossEntropyLoss()
     history: List[dict] = []
-    best_loss, stale, first_epoch, spent = float("inf"), 0, 1, 0.0
+    first_epoch, spent = 1, 0.0
     if state_path is not None and Path(state_path).exists():
-        state = torch.load(state_path, map_location=device, weights_only=False)
+        state = _load_state(state_path, device)
         if state.get("spec") != spec.as_dict():
             raise EdgebenchError(f"{state_path} was saved by a run with another recipe; delete it to start over")
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
+        schedule.load_state_dict(state)
         generator.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
-        history, best_loss, stale, spent = list(state["history"]), state["best_loss"], state["stale"], state["seconds"]
+        history, spent = list(state["history"]), state["seconds"]
         first_epoch = state["epoch"] + 1
         log(f"resuming from {state_path} after epoch {state['epoch']}/{spec.epochs}")
     started = time.perf_counter() - spent
@@ -122,50 +121,66 @@ def train(model, train_set: ImageSet, test_set: ImageSet, preprocess: Preprocess
             batch = normalise(augment_batch(images[index], spec, generator))
             logits = model(batch)
             loss = loss_fn(logits, labels[index])
+            if not math.isfinite(loss.item()):
+                raise EdgebenchError(f"training diverged: the loss is {loss.item()} at epoch {epoch}, step "
+                                     f"{step + 1}/{steps_per_epoch} (lr {schedule.lr:.3g}); "
+                                     "lower --lr; no checkpoint was written")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            if spec.schedule == "onecycle":
-                scheduler.step()
+            schedule.step()
             total_loss += loss.item() * len(index)
             total_correct += int((logits.argmax(1) == labels[index]).sum())
             bar.set_postfix(loss=f"{loss.item():.3f}")
         bar.close()
         train_loss = total_loss / len(labels)
-        if spec.schedule == "plateau":
-            scheduler.step(train_loss)
+        stop = schedule.step(epoch_loss=train_loss)
         test_accuracy = evaluate(model, test_set, preprocess, spec.device)
         history.append({"epoch": epoch, "train_loss": round(train_loss, 5),
                         "train_accuracy": round(total_correct / len(labels), 5),
-                        "test_accuracy": round(test_accuracy, 5), "lr": optimizer.param_groups[0]["lr"]})
+                        "test_accuracy": round(test_accuracy, 5), "lr": schedule.lr})
         log(f"epoch {epoch}/{spec.epochs}  loss {train_loss:.4f}  train {100 * total_correct / len(labels):.2f} %  "
             f"test {100 * test_accuracy:.2f} %  ({time.perf_counter() - started:.0f} s)")
-        stop = False
-        if spec.schedule == "plateau":
-            if train_loss < best_loss - 1e-4:
-                best_loss, stale = train_loss, 0
-            else:
-                stale += 1
-                stop = stale >= spec.early_stop_patience
         if state_path is not None:
-            _save_state(state_path, spec, epoch, model, optimizer, scheduler, generator, history, best_loss, stale,
+            _save_state(state_path, spec, epoch, model, optimizer, schedule, generator, history,
                         time.perf_counter() - started)
         if stop:
-            log(f"early stop: train loss has not improved for {stale} epochs")
+            log(f"early stop: train loss has not improved for {schedule.stale} epochs")
             break
     model.eval().to("cpu")
-    return TrainResult(history[-1]["test_accuracy"], tuple(history), time.perf_counter() - started)
+    return TrainResult(accuracy=history[-1]["test_accuracy"], history=tuple(history),
+                       seconds=time.perf_counter() - started)
 
 
-def _save_state(path, spec: TrainSpec, epoch: int, model, optimizer, scheduler, generator, history, best_loss,
-                stale, seconds: float) -> None:
+def _load_state(path, device) -> dict:
+    import pickle
+    import zipfile
+
     import torch
 
-    from edgebench.fileio import atomic_path
+    try:
+        state = torch.load(path, map_location=device, weights_only=False)
+    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError,
+            AttributeError, ImportError) as exc:
+        first = (str(exc).strip().splitlines() or ["unreadable"])[0][:200]
+        raise EdgebenchError(f"training state {path} is corrupt ({first}): delete it to start over") from None
+    needed = {"spec", "epoch", "model", "optimizer", "scheduler", "generator", "torch_rng", "history", "best_loss",
+              "stale", "seconds"}
+    if not isinstance(state, dict) or not needed <= set(state):
+        raise EdgebenchError(f"training state {path} is not one edgebench wrote: delete it to start over")
+    return state
+
+
+def _save_state(path, spec: TrainSpec, epoch: int, model, optimizer, schedule: TrainSchedule, generator, history,
+                seconds: float) -> None:
+    import torch
+
+    from edgebench.fileio import write_bytes
 
     state = {"spec": spec.as_dict(), "epoch": epoch, "model": model.state_dict(),
-             "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+             "optimizer": optimizer.state_dict(), **schedule.state_dict(),
              "generator": generator.get_state(), "torch_rng": torch.get_rng_state(), "history": history,
-             "best_loss": best_loss, "stale": stale, "seconds": seconds}
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+             "seconds": seconds}
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    write_bytes(path, buffer.getvalue())

@@ -10,7 +10,7 @@ from edgebench.data.imageset import ImageSet
 from edgebench.registry import Registry
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Reader:
     name: str
     detect: Callable[[Path], bool]

@@ -10,6 +10,7 @@ import numpy as np
 
 from edgebench.data.imageset import ImageSet
 from edgebench.data.readers import READERS, Reader
+from edgebench.data.validate import Fields, checked_imageset
 from edgebench.errors import EdgebenchError
 
 # (folder name, train files, test files, meta file, label key, names key)
@@ -46,19 +47,32 @@ def read(root: Path, split: str) -> ImageSet:
         raise EdgebenchError(f"{root} holds no CIFAR python batches (data_batch_1 ... test_batch)")
     folder, (_, train_files, test_files, meta_file, label_key, names_key) = resolved
     rows: List[np.ndarray] = []
-    labels: List[int] = []
-    for name in train_files if split == "train" else test_files:
+    labels: List = []
+    files = train_files if split == "train" else test_files
+    for name in files:
         batch = _unpickle(folder / name)
         try:
-            rows.append(np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
+            data = np.asarray(batch["data"])
+            if data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
+                raise ValueError(f"'data' has shape {list(data.shape)}, expected [N, 3072]")
+            if len(data) != len(batch[label_key]):
+                raise EdgebenchError(f"{folder / name}: {len(data)} images in 'data' but {len(batch[label_key])} "
+                                     f"labels in '{label_key}': give one label per image")
+            rows.append(data.reshape(-1, 3, 32, 32))
             labels.extend(batch[label_key])
-        except (KeyError, ValueError) as exc:
+        except (KeyError, ValueError, TypeError) as exc:
             raise EdgebenchError(f"{folder / name} is not a CIFAR python batch: {exc}") from None
     meta_path = folder / meta_file
-    count = int(max(labels)) + 1
-    names = tuple(_unpickle(meta_path)[names_key]) if meta_path.is_file() else tuple(str(i) for i in range(count))
-    images = np.ascontiguousarray(np.concatenate(rows).transpose(0, 2, 3, 1))
-    return ImageSet(images, np.asarray(labels, dtype=np.int64), names, str(root))
+    names = None
+    if meta_path.is_file():
+        try:
+            names = list(_unpickle(meta_path)[names_key])
+        except (KeyError, TypeError) as exc:
+            raise EdgebenchError(f"{meta_path} has no class names ({exc})") from None
+    fields = Fields(source=str(root), images=f"{', '.join(files)} 'data'", labels=f"{', '.join(files)} '{label_key}'",
+                    class_names=f"{meta_file} '{names_key}'")
+    return checked_imageset(np.concatenate(rows), np.asarray(labels), fields, names)
 
 
-READERS.add("cifar", Reader("cifar", detect, read, "a cifar-10-batches-py or cifar-100-python folder"))
+READERS.add("cifar", Reader(name="cifar", detect=detect, read=read,
+                          layout="a cifar-10-batches-py or cifar-100-python folder"))

@@ -11,6 +11,7 @@ import numpy as np
 
 from edgebench.data.imageset import ImageSet
 from edgebench.data.readers import READERS, Reader
+from edgebench.data.validate import Fields, checked_imageset
 from edgebench.errors import EdgebenchError
 
 _PREFIX = {"train": "train", "test": "t10k"}
@@ -52,12 +53,14 @@ def read(root: Path, split: str) -> ImageSet:
     if images_path is None or labels_path is None:
         raise EdgebenchError(f"{root} has no {prefix}-images-idx3-ubyte[.gz] / {prefix}-labels-idx1-ubyte[.gz]")
     images = read_idx(images_path)
-    labels = read_idx(labels_path).astype(np.int64)
-    if images.ndim != 3 or len(images) != len(labels):
-        raise EdgebenchError(f"{images_path}: expected [N, H, W] images matching {len(labels)} labels, "
-                             f"got shape {images.shape}")
-    names = FASHION_CLASSES if "fashion" in str(root).lower() else tuple(str(i) for i in range(int(labels.max()) + 1))
-    return ImageSet(np.ascontiguousarray(images[..., None], dtype=np.uint8), labels, names, str(root))
+    labels = read_idx(labels_path)
+    if images.ndim != 3:
+        raise EdgebenchError(f"{images_path}: images have shape {list(images.shape)}; an IDX image file holds "
+                             "[N, H, W]")
+    names = FASHION_CLASSES if "fashion" in str(root).lower() else None
+    fields = Fields(source=str(root), images=images_path.name, labels=labels_path.name)
+    return checked_imageset(images, labels, fields, names)
 
 
-READERS.add("idx", Reader("idx", detect, read, "a folder with train-images-idx3-ubyte.gz and friends (MNIST layout)"))
+READERS.add("idx", Reader(name="idx", detect=detect, read=read,
+                          layout="a folder with train-images-idx3-ubyte.gz and friends (MNIST layout)"))

@@ -9,6 +9,7 @@ import numpy as np
 
 from edgebench.data.imageset import ImageSet, split_indices
 from edgebench.data.readers import READERS, Reader
+from edgebench.data.validate import Fields, checked_imageset
 from edgebench.errors import EdgebenchError
 
 SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
@@ -96,7 +97,10 @@ def read(root: Path, split: str) -> ImageSet:
         labels_array = labels_array[chosen]
     elif split_root is None:
         raise EdgebenchError(f"{root} has a train/ folder but no {'/'.join(_SPLIT_FOLDERS[split])} folder")
-    return ImageSet(_load_images(files), labels_array, _class_names(root, wnids), str(root))
+    fields = Fields(source=str(base), images="image files", labels="class folders",
+                    class_names="class folders of the train split")
+    return checked_imageset(_load_images(files), labels_array, fields, _class_names(root, wnids))
 
 
-READERS.add("imagefolder", Reader("imagefolder", detect, read, "an ImageFolder tree: [train|val]/<class>/<image>.jpg"))
+READERS.add("imagefolder", Reader(name="imagefolder", detect=detect, read=read,
+                          layout="an ImageFolder tree: [train|val]/<class>/<image>.jpg"))
