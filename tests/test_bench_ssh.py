@@ -1,5 +1,6 @@
 """`edgebench bench` against a real OpenSSH server on loopback, started by the test with its own keys."""
 
+import hashlib
 import json
 import os
 import shutil
@@ -95,7 +96,11 @@ def test_export_bench_over_ssh_report(sshd, int8_bundle, tmp_path):
     results = tmp_path / "results"
     first = bench(str(int8_bundle), "--device", "pi", "--devices", str(devices), "--results", str(results), *FAST)
     assert first.exit_code == 0, first.output
-    assert "copied 1" in first.output and "checksums verified" in first.output
+    from edgebench.devices.bench import AGENT_SOURCE
+    from edgebench.devices.deploy import local_files
+
+    everything = len(local_files(AGENT_SOURCE)) + len(local_files(int8_bundle))
+    assert f"copied {everything} changed file(s)" in first.output and "checksums verified" in first.output
     assert "[2/2] onnx-int8" in first.output  # the agent's progress, streamed back
     (result_path,) = (results / "pi").glob("*.json")
     result = json.loads(result_path.read_text())
@@ -140,9 +145,9 @@ def test_dropped_connection_then_retry_continues(sshd, int8_bundle, tmp_path):
         pytest.skip("no .venv-agent (make test creates it)")
     devices = devices_file(tmp_path, sshd)
     results = tmp_path / "results"
+    timing = ["--warmup-runs", "1", "--min-seconds", "4", "--max-seconds", "4"]
     command = [sys.executable, "-m", "edgebench", "bench", str(int8_bundle), "--device", "pi", "--devices",
-               str(devices), "--results", str(results), "--artifacts", "onnx-fp32,onnx-int8",
-               "--warmup-runs", "1", "--min-seconds", "4", "--max-seconds", "4"]
+               str(devices), "--results", str(results), "--artifacts", "onnx-fp32,onnx-int8", *timing]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     seen = []
     for line in process.stdout:
@@ -155,10 +160,57 @@ def test_dropped_connection_then_retry_continues(sshd, int8_bundle, tmp_path):
     assert "finished artifact(s) are kept on the device" in output or "dropped" in output
     assert not results.exists() or not list(results.rglob("*.json"))
     time.sleep(5)  # whatever survived on the device finishes or dies
-    retry = bench(str(int8_bundle), "--device", "pi", "--devices", str(devices), "--results", str(results),
+    # Other settings than the cut run's are refused (its timings would be relabelled), and nothing is taken.
+    other = bench(str(int8_bundle), "--device", "pi", "--devices", str(devices), "--results", str(results),
                   "--artifacts", "onnx-fp32,onnx-int8", *FAST)
+    assert other.exit_code == 1 and "error: the agent on pi refused the run: --resume" in other.stderr
+    assert not results.exists() or not list(results.rglob("*.json"))
+    retry = bench(str(int8_bundle), "--device", "pi", "--devices", str(devices), "--results", str(results),
+                  "--artifacts", "onnx-fp32,onnx-int8", *timing)
     assert retry.exit_code == 0, retry.output
     (result_path,) = (results / "pi").glob("*.json")
     runs = json.loads(result_path.read_text())["runs"]
     assert [r["artifact"] for r in runs] == ["onnx-fp32", "onnx-int8"]
     assert runs[0].get("resumed") is True and runs[0]["latency_ms"]["n"] > 5  # kept, not re-measured
+
+
+def _broken_model_bundle(tmp_path):
+    """A bundle whose model the runtime cannot load: its checksum matches, so only the device can tell."""
+    from tests.badinput.test_devices_bench import make_bundle, manifest_of, write_manifest
+
+    bundle = make_bundle(tmp_path)
+    (bundle / "model.onnx").write_bytes(b"this is not an ONNX model")
+    manifest = manifest_of(bundle)
+    manifest["artifacts"][0].update(sha256=hashlib.sha256(b"this is not an ONNX model").hexdigest(), bytes=25)
+    write_manifest(bundle, manifest)
+    return bundle
+
+
+def test_failing_remote_agent(sshd, tmp_path):
+    if not AGENT_PYTHON.exists():
+        pytest.skip("no .venv-agent (make test creates it)")
+    bundle = _broken_model_bundle(tmp_path)
+    result = bench(str(bundle), "--device", "pi", "--devices", str(devices_file(tmp_path, sshd)),
+                   "--results", str(tmp_path / "r"), *FAST)
+    assert result.exit_code == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: 1 artifact(s) failed on the device, first: onnxruntime cannot load")
+    (kept,) = (tmp_path / "r" / "pi").glob("*.json")
+    assert json.loads(kept.read_text())["runs"][0]["error"]
+
+
+def test_remote_agent_that_dies_without_a_result(sshd, tmp_path):
+    if not AGENT_PYTHON.exists():
+        pytest.skip("no .venv-agent (make test creates it)")
+    from tests.badinput.test_devices_bench import make_bundle
+
+    dying = tmp_path / "python-that-dies"  # passes the Python check, then dies as a crashing runtime would
+    dying.write_text(f"#!/bin/sh\ncase \"$*\" in \"-m device_agent\"*) echo 'Segmentation fault' >&2; exit 139;; esac\n"
+                     f"exec {AGENT_PYTHON} \"$@\"\n")
+    dying.chmod(0o755)
+    result = bench(str(make_bundle(tmp_path)), "--device", "pi", "--devices",
+                   str(devices_file(tmp_path, sshd, python=dying)), "--results", str(tmp_path / "r"), *FAST)
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines()[-1] == "error: the agent on pi wrote no result (exit 139): " \
+                                                     "Segmentation fault"
+    assert not list((tmp_path / "r").rglob("*.json"))

@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence
 
+from edgebench.errors import EdgebenchError
+from edgebench.report.budget import Candidate, answer_within_budget
+
 COLUMNS = [("index", "#"), ("variant", "variant"), ("techniques", "techniques"), ("params", "params"),
            ("mflops", "MFLOPs"), ("size_mib", "size MiB"), ("accuracy", "accuracy %"), ("drop_pp", "drop pp"),
            ("study_accuracy", "study CIFAR acc %"), ("pareto", "Pareto")]
@@ -25,11 +28,12 @@ class AblationTable:
     max_drop: Optional[float] = None
     smallest: Optional[Dict] = None  # within max_drop: fewest parameters
     cheapest: Optional[Dict] = None  # within max_drop: fewest FLOPs
+    withheld: Optional[str] = None  # why no variant is named within max_drop
 
     def as_dict(self) -> Dict:
         return {"arch": self.arch, "baseline": self.baseline, "max_drop": self.max_drop,
                 "smallest": self.smallest and self.smallest["variant"],
-                "cheapest": self.cheapest and self.cheapest["variant"], "rows": self.rows}
+                "cheapest": self.cheapest and self.cheapest["variant"], "withheld": self.withheld, "rows": self.rows}
 
 
 def pareto(rows: Sequence[Dict], cost: str) -> List[Dict]:
@@ -41,19 +45,25 @@ def pareto(rows: Sequence[Dict], cost: str) -> List[Dict]:
 
 
 def build_table(arch: str, measured: Sequence[Dict], baseline: str, max_drop: Optional[float] = None) -> AblationTable:
-    base = next(row for row in measured if row["variant"] == baseline)
+    base = next((row for row in measured if row["variant"] == baseline), None)
+    if base is None:
+        raise EdgebenchError(f"baseline '{baseline}' was not measured: choose from "
+                             f"{', '.join(row['variant'] for row in measured)}")
     rows = []
     on_params = {row["variant"] for row in pareto(measured, "params")}
     on_flops = {row["variant"] for row in pareto(measured, "mflops")}
     for row in measured:
         marks = [name for name, front in (("params", on_params), ("FLOPs", on_flops)) if row["variant"] in front]
         rows.append({**row, "drop_pp": round(base["accuracy"] - row["accuracy"], 2), "pareto": "+".join(marks)})
-    smallest = cheapest = None
-    if max_drop is not None:
-        within = [row for row in rows if row["drop_pp"] <= max_drop + 1e-9]
-        smallest = min(within, key=lambda row: (row["params"], row["mflops"]))
-        cheapest = min(within, key=lambda row: (row["mflops"], row["params"]))
-    return AblationTable(arch, baseline, rows, max_drop, smallest, cheapest)
+    if max_drop is None:
+        return AblationTable(arch, baseline, rows)
+    # Within the budget, "smallest" is the fewest parameters and "cheapest" the fewest FLOPs.
+    budget = answer_within_budget(
+        reference_accuracy=base["accuracy"], max_drop_pp=max_drop,
+        candidates=[Candidate(name=row["variant"], accuracy=row["accuracy"], size=row["params"], latency=row["mflops"],
+                              item=row) for row in rows])
+    return AblationTable(arch, baseline, rows, max_drop, budget.smallest and budget.smallest.item,
+                         budget.fastest and budget.fastest.item, budget.withheld)
 
 
 def _cell(row: Dict, key: str) -> str:
@@ -70,6 +80,8 @@ def _cell(row: Dict, key: str) -> str:
 def answer(table: AblationTable) -> List[str]:
     if table.max_drop is None:
         return []
+    if table.withheld:
+        return [f"no variant within {table.max_drop:g} pp of {table.baseline}: {table.withheld}"]
     lines = []
     for label, row in (("smallest", table.smallest), ("fewest FLOPs", table.cheapest)):
         lines.append(f"{label} within {table.max_drop:g} pp of {table.baseline}: {row['variant']} "

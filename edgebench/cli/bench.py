@@ -24,9 +24,24 @@ import click
 def command(bundle, target, devices_file, results, threads, artifacts, warmup_runs, min_runs, min_seconds, max_seconds,
             samples) -> None:
     """Run BUNDLE on a device over ssh (or here) and bring the result back."""
+    from device_agent.protocol import TimingSettings
     from edgebench.devices.bench import run_bench
     from edgebench.devices.spec import resolve_device
+    from edgebench.errors import EdgebenchError
+    from edgebench.fileio import host_errors
 
+    defaults = TimingSettings()
+    with host_errors():  # the agent's own checks, here before anything is copied to the device
+        TimingSettings(warmup_runs=defaults.warmup_runs if warmup_runs is None else warmup_runs,
+                       warmup_seconds=defaults.warmup_seconds,
+                       min_runs=defaults.min_runs if min_runs is None else min_runs,
+                       min_seconds=defaults.min_seconds if min_seconds is None else min_seconds,
+                       max_seconds=defaults.max_seconds if max_seconds is None else max_seconds).check()
+    if threads is not None and threads < 0:
+        raise EdgebenchError(f"--threads {threads} is out of range: give 0 (the runtime's default) or more")
+    names = [name.strip() for name in artifacts.split(",") if name.strip()] if artifacts is not None else None
+    if names is not None and not names:
+        raise EdgebenchError(f"--artifacts '{artifacts}' names no artifact: give comma-separated artifact names")
     device = resolve_device(target, devices_file)
     agent_args = []
     for flag, value in (("--threads", threads), ("--artifacts", artifacts), ("--warmup-runs", warmup_runs),
@@ -35,7 +50,7 @@ def command(bundle, target, devices_file, results, threads, artifacts, warmup_ru
             agent_args += [flag, str(value)]
     if samples:
         agent_args.append("--samples")
-    run_bench(Path(bundle), device, Path(results), agent_args, log=click.echo)
+    run_bench(Path(bundle), device, Path(results), agent_args, log=click.echo, artifacts=names)
 
 
 @click.command("devices")
@@ -43,7 +58,7 @@ def command(bundle, target, devices_file, results, threads, artifacts, warmup_ru
 @click.option("--json", "as_json", is_flag=True)
 def devices_command(devices_file, as_json) -> None:
     """List the devices file's devices and check each: reachable, Python, runtimes."""
-    from edgebench.devices.bench import INSTALL, PROBE, probe_local
+    from edgebench.devices.bench import INSTALL, PROBE, parse_probe, probe_local
     from edgebench.devices.remote import Remote, quote
     from edgebench.devices.spec import load_devices
     from edgebench.errors import EdgebenchError
@@ -60,7 +75,7 @@ def devices_command(devices_file, as_json) -> None:
                 done = Remote(device, connect_timeout=5).run(f"{device.python} -c {quote(PROBE)}", check=False)
                 if done.returncode != 0:
                     raise EdgebenchError(f"'{device.python}' does not run: install Python 3.9+ or set python")
-                probe = json.loads(done.stdout.strip().splitlines()[-1])
+                probe = parse_probe(done.stdout, name)
             row["python"] = probe["python"]
             row["runtimes"] = [m for m in ("onnxruntime", "ai_edge_litert", "tflite_runtime", "tensorflow")
                                if probe["modules"][m]]

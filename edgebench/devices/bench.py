@@ -17,7 +17,7 @@ from typing import Callable, List, Optional, Sequence
 
 from edgebench.devices.spec import DeviceSpec
 from edgebench.errors import EdgebenchError
-from edgebench.fileio import atomic_path
+from edgebench.fileio import host_errors, os_errors_named, write_json
 
 AGENT_SOURCE = Path(__file__).resolve().parents[2] / "device_agent"
 RUNTIMES = {"onnx": ("onnxruntime",), "tflite": ("ai_edge_litert", "tflite_runtime", "tensorflow")}
@@ -40,6 +40,18 @@ def probe_local() -> dict:
     return json.loads(done.stdout)
 
 
+def parse_probe(stdout: str, where: str) -> dict:
+    """The probe's JSON, the last line of its output (a login banner may come first)."""
+    try:
+        probe = json.loads(stdout.strip().splitlines()[-1])
+        if isinstance(probe, dict) and isinstance(probe.get("modules"), dict) and "python" in probe:
+            return probe
+    except (ValueError, IndexError):
+        pass
+    raise EdgebenchError(f"{where}: the Python check printed no answer ({stdout.strip()[-100:] or 'no output'}): "
+                         "is python in the devices file a Python 3.9+ interpreter?")
+
+
 def check_runtimes(probe: dict, formats: Sequence[str], where: str) -> List[str]:
     """Errors out when nothing in the bundle can run; returns warnings for formats that cannot."""
     modules = probe["modules"]
@@ -54,13 +66,24 @@ def check_runtimes(probe: dict, formats: Sequence[str], where: str) -> List[str]
             for f in missing]
 
 
+def check_bundle(bundle: Path, artifacts: Optional[Sequence[str]] = None) -> List[str]:
+    """Refuse, before anything is copied, a bundle that the agent would refuse; returns its formats."""
+    from device_agent.bundle import load_bundle
+    from device_agent.runner import select_artifacts
+
+    with host_errors():
+        loaded = load_bundle(str(bundle))
+        loaded.check()
+        chosen = select_artifacts(loaded, artifacts)
+    return sorted({a["format"] for a in chosen})
+
+
 def run_bench(bundle: Path, device: DeviceSpec, results: Path, agent_args: Sequence[str],
-              log: Callable[[str], None] = print) -> Path:
+              log: Callable[[str], None] = print, artifacts: Optional[Sequence[str]] = None) -> Path:
+    formats = check_bundle(Path(bundle), artifacts)  # named as the user gave it
     bundle = Path(bundle).resolve()
-    manifest_path = bundle / "manifest.json"
-    if not manifest_path.is_file():
-        raise EdgebenchError(f"{bundle} is not a bundle: manifest.json is missing")
-    formats = sorted({a["format"] for a in json.loads(manifest_path.read_text())["artifacts"]})
+    if results.exists() and not results.is_dir():
+        raise EdgebenchError(f"--results {results} is not a folder: give a folder for the result files")
     threads = ["--threads", str(device.threads)] if device.threads and "--threads" not in agent_args else []
     target_folder = results / re.sub(r"[^A-Za-z0-9._-]+", "_", device.name)
     if device.kind == "local":
@@ -72,13 +95,35 @@ def _run_local(bundle: Path, device: DeviceSpec, target_folder: Path, agent_args
                formats: Sequence[str], log) -> Path:
     for warning in check_runtimes(probe_local(), formats, "this machine"):
         log(f"warning: {warning}")
-    target_folder.mkdir(parents=True, exist_ok=True)
+    with os_errors_named(target_folder):
+        target_folder.mkdir(parents=True, exist_ok=True)
     partial = target_folder / f".{bundle.name}.partial.json"
-    resume = ["--resume", str(partial)] if partial.is_file() else []
-    command = [sys.executable, "-m", "device_agent", "run", str(bundle), "--out", str(partial),
+    if partial.is_file() and _read_result(partial) is None:
+        log(f"warning: {partial} from an earlier run is not a readable result; starting afresh")
+        partial.unlink()
+    resume = ["--resume", str(partial.absolute())] if partial.is_file() else []
+    command = [sys.executable, "-m", "device_agent", "run", str(bundle), "--out", str(partial.absolute()),
                "--device-name", device.name, *resume, *agent_args]
-    code = subprocess.run(command, cwd=AGENT_SOURCE.parent, stdout=subprocess.DEVNULL).returncode
+    said: List[str] = []
+    process = subprocess.Popen(command, cwd=AGENT_SOURCE.parent, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               text=True)
+    assert process.stderr is not None
+    for line in process.stderr:  # the agent's progress, shown as it comes
+        said.append(line.rstrip("\n"))
+        log(f"  {said[-1]}")
+    code = process.wait()
+    _check_refused(code, said, "this machine")
     return _finish(partial, target_folder / result_name(bundle, device.name), code, log, lambda p: p.unlink())
+
+
+def _check_refused(code: int, said: Sequence[str], where: str) -> None:
+    """The agent refused an option or the resume (nothing measured, nothing written): say why, and never take
+    a result an earlier run left behind for this run's."""
+    from device_agent.cli import EXIT_USAGE
+
+    if code == EXIT_USAGE:
+        last = next((line.strip() for line in reversed(said) if line.strip()), "no message")
+        raise EdgebenchError(f"the agent on {where} refused the run: {last.removeprefix('error: ')[:300]}")
 
 
 def _run_ssh(bundle: Path, device: DeviceSpec, target_folder: Path, agent_args: Sequence[str],
@@ -93,7 +138,7 @@ def _run_ssh(bundle: Path, device: DeviceSpec, target_folder: Path, agent_args: 
         raise EdgebenchError(f"{device.name}: '{device.python}' does not run there ({_last(found.stderr)}): install "
                              "Python 3.9+ (Raspberry Pi OS: sudo apt install python3-venv; Termux: pkg install python) "
                              "or set python in the devices file")
-    for warning in check_runtimes(json.loads(found.stdout.strip().splitlines()[-1]), formats, device.name):
+    for warning in check_runtimes(parse_probe(found.stdout, device.name), formats, device.name):
         log(f"warning: {warning}")
     workdir = device.workdir.rstrip("/")
     copied_agent = sync(remote, device.python, AGENT_SOURCE, f"{workdir}/device_agent")
@@ -106,7 +151,14 @@ def _run_ssh(bundle: Path, device: DeviceSpec, target_folder: Path, agent_args: 
     command = " ".join(quote(part) for part in [
         device.python, "-m", "device_agent", "run", f"bundles/{bundle.name}", "--out", partial,
         "--device-name", device.name, *resume, *agent_args])
-    code = remote.stream(f"cd {quote(workdir)} && mkdir -p results && {command}", lambda line: log(f"  {line}"))
+    said: List[str] = []
+
+    def show(line: str) -> None:
+        said.append(line)
+        log(f"  {line}")
+
+    code = remote.stream(f"cd {quote(workdir)} && mkdir -p results && {command}", show)
+    _check_refused(code, said, device.name)
 
     def fetch(local: Path) -> None:
         remote.copy_from(f"{workdir}/{partial}", str(local))
@@ -114,7 +166,8 @@ def _run_ssh(bundle: Path, device: DeviceSpec, target_folder: Path, agent_args: 
     def forget(_: Path) -> None:
         remote.run(f"rm -f {quote(workdir + '/' + partial)}", check=False)
 
-    target_folder.mkdir(parents=True, exist_ok=True)
+    with os_errors_named(target_folder):
+        target_folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         local_partial = Path(tmp) / "partial.json"
         try:
@@ -123,21 +176,38 @@ def _run_ssh(bundle: Path, device: DeviceSpec, target_folder: Path, agent_args: 
             if code == 255:
                 raise EdgebenchError(f"the connection to {device.name} dropped before any result was saved; run the "
                                      "same command again") from None
-            raise
+            last = next((line.strip() for line in reversed(said) if line.strip()), "no message")
+            raise EdgebenchError(f"the agent on {device.name} wrote no result (exit {code}): {last[:200]}") from None
         return _finish(local_partial, target_folder / result_name(bundle, device.name), code, log, forget)
+
+
+def _read_result(path: Path) -> Optional[dict]:
+    """The agent's result at `path`, or None when it is not one (damaged, edited, half-copied)."""
+    try:
+        result = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    ok = isinstance(result, dict) and result.get("kind") == "edgebench.result" and isinstance(result.get("runs"), list)
+    return result if ok else None
 
 
 def _finish(partial: Path, final: Path, code: int, log, forget: Callable[[Path], None]) -> Path:
     if not partial.is_file():
         raise EdgebenchError(f"the agent wrote no result (exit {code})")
-    result = json.loads(partial.read_text())
-    runs = result.get("runs", [])
+    result = _read_result(partial)
+    if result is None:
+        forget(partial)
+        raise EdgebenchError(f"the agent's result is not readable (exit {code}); it was removed: run the same "
+                             "command again")
+    runs = result["runs"]
     if not result.get("complete"):
+        if not runs:  # nothing measured that a retry could keep: the agent refused the bundle or an option
+            forget(partial)
+            raise EdgebenchError(f"the agent failed (exit {code}): {result.get('error') or 'no result'}")
         raise EdgebenchError(f"the run stopped early (exit {code}{': ' + result['error'] if result.get('error') else ''}); "
                              f"{len(runs)} finished artifact(s) are kept on the device: run the same command again "
                              "to continue")
-    with atomic_path(final) as tmp:
-        tmp.write_text(json.dumps(result, indent=2) + "\n")
+    write_json(final, result)
     forget(partial)
     failed = [run for run in runs if run.get("error")]
     log(f"result: {final} ({len(runs) - len(failed)} of {len(runs)} artifacts measured)")

@@ -33,37 +33,83 @@ class DeviceSpec:
 
 
 def load_devices(path: Optional[str] = None) -> Dict[str, DeviceSpec]:
-    import yaml
-
+    """The devices of `path`, else of the first default devices file that exists; {} when there is none."""
     candidates = [path] if path else [os.path.expanduser(p) for p in DEVICES_FILES]
     for candidate in candidates:
-        if candidate and Path(candidate).is_file():
-            try:
-                raw = yaml.safe_load(Path(candidate).read_text()) or {}
-            except yaml.YAMLError as exc:
-                raise EdgebenchError(f"{candidate} is not valid YAML: {str(exc).splitlines()[0]}") from None
-            if not isinstance(raw, dict):
-                raise EdgebenchError(f"{candidate} must map device names to settings")
-            return {name: _device(name, entry, candidate) for name, entry in raw.items()}
+        if Path(candidate).is_file():
+            return _read_devices(candidate)
         if path:
+            if Path(candidate).exists():
+                raise EdgebenchError(f"devices file {path} is not a file: give a YAML file of name: {{host: ...}}")
             raise EdgebenchError(f"devices file {path} does not exist")
     return {}
 
 
+def _read_devices(where: str) -> Dict[str, DeviceSpec]:
+    import yaml
+
+    try:
+        text = Path(where).read_text(encoding="utf-8")
+        raw = yaml.safe_load(text)
+    except OSError as exc:
+        raise EdgebenchError(f"cannot read devices file {where}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise EdgebenchError(f"{where} is not a text file: write YAML, name: {{host: ..., user: ...}}") from None
+    except yaml.YAMLError as exc:
+        raise EdgebenchError(f"{where} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    if raw is None:
+        raise EdgebenchError(f"{where} is empty: write one device per name, e.g. pi5: {{host: 192.168.1.20, "
+                             "user: pi}")
+    if not isinstance(raw, dict):
+        raise EdgebenchError(f"{where} must map device names to settings (e.g. pi5: {{host: ..., user: ...}}), "
+                             f"not a {type(raw).__name__}")
+    return {str(name): _device(str(name), entry, where) for name, entry in raw.items()}
+
+
 _FIELDS = {"host", "user", "port", "python", "threads", "workdir", "identity", "ssh_options"}
+# What ssh could read as an option or that a shell would split is refused in a host or user name.
+_SAFE_WORD = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_.:%@+\[\]-]*$")
 
 
 def _device(name: str, entry, where: str) -> DeviceSpec:
-    if not isinstance(entry, dict) or "host" not in entry:
-        raise EdgebenchError(f"{where}: device '{name}' needs at least a host")
+    def bad(field_name: str, why: str) -> EdgebenchError:
+        return EdgebenchError(f"{where}: device '{name}': {field_name} {why}")
+
+    if name == "local" or not name.strip():
+        raise EdgebenchError(f"{where}: device name '{name}' is not usable: 'local' is this machine; choose another "
+                             "name")
+    if not isinstance(entry, dict):
+        raise bad("settings", f"must be a mapping such as {{host: ..., user: ...}}, not {entry!r}")
     unknown = set(entry) - _FIELDS
     if unknown:
-        raise EdgebenchError(f"{where}: device '{name}' has unknown setting '{sorted(unknown)[0]}': valid settings "
-                             f"are {', '.join(sorted(_FIELDS))}")
-    return DeviceSpec(name=str(name), host=str(entry["host"]), user=entry.get("user"), port=int(entry.get("port", 22)),
-                      python=str(entry.get("python", "python3")), threads=entry.get("threads"),
-                      workdir=str(entry.get("workdir", "edgebench")), identity=entry.get("identity"),
-                      ssh_options=tuple(str(o) for o in entry.get("ssh_options", ())))
+        raise EdgebenchError(f"{where}: device '{name}' has unknown setting '{sorted(map(str, unknown))[0]}': "
+                             f"valid settings are {', '.join(sorted(_FIELDS))}")
+    if "host" not in entry:
+        raise bad("host", "is missing: every device needs at least a host")
+    host, user = entry["host"], entry.get("user")
+    for field_name, value in (("host", host), ("user", user)):
+        if value is not None and not (isinstance(value, (str, int)) and not isinstance(value, bool)
+                                      and _SAFE_WORD.match(str(value))):
+            raise bad(field_name, f"{value!r} is not a host or user name (letters, digits, '.', '-', '_'; not "
+                                  "starting with '-')")
+    port = entry.get("port", 22)
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        raise bad("port", f"{port!r} is not a port number: give a whole number from 1 to 65535")
+    threads = entry.get("threads")
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 0):
+        raise bad("threads", f"{threads!r} is not a thread count: give 0 (the runtime's default) or more")
+    for field_name in ("python", "workdir", "identity"):
+        value = entry.get(field_name)
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise bad(field_name, f"{value!r} must be a non-empty text")
+    options = entry.get("ssh_options", ())
+    if isinstance(options, str) or not isinstance(options, (list, tuple)) or not all(
+            isinstance(o, str) and "=" in o for o in options):
+        raise bad("ssh_options", f"{options!r} must be a list of ssh options such as [StrictHostKeyChecking=no]")
+    return DeviceSpec(name=name, host=str(host), user=None if user is None else str(user), port=port,
+                      python=entry.get("python", "python3"), threads=threads,
+                      workdir=entry.get("workdir", "edgebench"), identity=entry.get("identity"),
+                      ssh_options=tuple(options))
 
 
 def resolve_device(target: str, devices_file: Optional[str] = None) -> DeviceSpec:
@@ -71,7 +117,16 @@ def resolve_device(target: str, devices_file: Optional[str] = None) -> DeviceSpe
         return DeviceSpec(name="local", kind="local")
     match = _SSH_URL.match(target)
     if match:
-        return DeviceSpec(name=match["host"], host=match["host"], user=match["user"], port=int(match["port"] or 22))
+        port = int(match["port"] or 22)
+        for part in (match["host"], match["user"]):
+            if part is not None and not _SAFE_WORD.match(part):
+                raise EdgebenchError(f"'{part}' in {target} is not a host or user name (letters, digits, '.', '-', "
+                                     "'_'; not starting with '-')")
+        if not 1 <= port <= 65535:
+            raise EdgebenchError(f"port {port} in {target} is out of range: give 1 to 65535")
+        return DeviceSpec(name=match["host"], host=match["host"], user=match["user"], port=port)
+    if target.startswith("ssh:"):
+        raise EdgebenchError(f"'{target}' is not an ssh address: write ssh://user@host or ssh://user@host:port")
     devices = load_devices(devices_file)
     if target in devices:
         return devices[target]

@@ -1,18 +1,21 @@
-"""Results that should not be trusted, and why: throttling, noisy timing, too few runs or images, and
-accuracies measured on different evaluation sets."""
+"""Results that should not be trusted, and why: throttling, noisy timing, too few runs or images,
+accuracies measured on different evaluation sets, and latencies of emulated devices."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from typing import Dict, List, Set
 
+from device_agent.protocol import TimingSettings
 from edgebench.report.table import Row
 
+MIN_RUNS = TimingSettings().min_runs  # fewer timed runs than the agent asks for by default is flagged
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, kw_only=True)
 class FlagThresholds:
     max_cv: float = 0.10          # coefficient of variation of the latency samples
-    min_runs: int = 50            # timed runs
+    min_runs: int = MIN_RUNS      # timed runs
     min_eval_images: int = 100    # images behind an accuracy figure
 
 
@@ -32,5 +35,8 @@ def flag_rows(rows: List[Row], thresholds: FlagThresholds = FlagThresholds()) ->
             flags.append(f"accuracy on only {row.eval_count} images (< {thresholds.min_eval_images})")
         if len(eval_sets.get(row.model, ())) > 1:
             flags.append("results of this model were scored on different evaluation sets")
+        if row.emulated:
+            flags.append("emulated device: its latencies are not those of real hardware and are compared only "
+                         "with other emulated results")
         flagged.append(replace(row, flags=tuple(flags)))
     return flagged

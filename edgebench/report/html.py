@@ -7,8 +7,9 @@ import datetime as _dt
 import html
 from typing import Dict, Sequence
 
-from edgebench.report.render import COLUMNS, _cell
-from edgebench.report.table import BudgetAnswer, Failure, Row
+from edgebench.report.compare import DeviceAnswer
+from edgebench.report.render import COLUMNS, _cell, answer_parts
+from edgebench.report.table import Failure, Row
 
 TITLES = {
     "accuracy_vs_latency": "Accuracy against p50 latency",
@@ -29,7 +30,7 @@ figure { display: inline-block; margin: 1rem 1rem 0 0; }
 """
 
 
-def render_html(rows: Sequence[Row], failures: Sequence[Failure], answers: Sequence[BudgetAnswer],
+def render_html(rows: Sequence[Row], failures: Sequence[Failure], answers: Sequence[DeviceAnswer],
                 plots: Dict[str, bytes]) -> str:
     head = "".join(f"<th>{html.escape(title)}</th>" for _, title, _ in COLUMNS)
     body = []
@@ -45,10 +46,10 @@ def render_html(rows: Sequence[Row], failures: Sequence[Failure], answers: Seque
         f"{_dt.datetime.now(_dt.timezone.utc).isoformat(timespec='seconds')}.</p>",
     ]
     for answer in answers:
-        fastest = f"{answer.fastest.model} {answer.fastest.artifact}" if answer.fastest else "none"
-        smallest = f"{answer.smallest.model} {answer.smallest.artifact}" if answer.smallest else "none"
+        first, *rest = answer_parts(answer)
+        extra = "".join(f"<br><small>{html.escape(part)}</small>" for part in rest)
         parts.append(f"<p class='answer'>Within {answer.max_drop_pp} pp on <b>{html.escape(answer.device)}</b>: "
-                     f"fastest <b>{html.escape(fastest)}</b>, smallest <b>{html.escape(smallest)}</b>.</p>")
+                     f"{html.escape(first)}.{extra}</p>")
     parts.append(f"<table id='results'><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>")
     notes = [f"{r.device} {r.model} {r.artifact}: {flag}" for r in rows for flag in r.flags]
     notes += [f"failed: {f.device} {f.model} {f.artifact}: {f.error}" for f in failures]

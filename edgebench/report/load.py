@@ -1,13 +1,18 @@
-"""Collect result JSONs from files, folders and globs, validated against the result schema."""
+"""Collect result JSONs from files, folders and globs, validated against the result schema.
+
+A file read twice (named twice, or matched by two globs) or two files with the same bytes count once."""
 
 from __future__ import annotations
 
 import glob
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Sequence
+from typing import Callable, Dict, List, Sequence
 
+from device_agent import RESULT_SCHEMA_VERSION
+from device_agent.fileio import non_finite_key
 from edgebench.errors import EdgebenchError
 from edgebench.export.manifest import validate
 
@@ -18,6 +23,7 @@ RESULT_KIND = "edgebench.result"
 class LoadedResult:
     path: Path
     document: Dict
+    sha256: str = ""
 
 
 def _candidates(inputs: Sequence[str]) -> List[Path]:
@@ -25,9 +31,11 @@ def _candidates(inputs: Sequence[str]) -> List[Path]:
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            files += sorted(p for p in path.rglob("*.json") if not p.name.startswith("."))
+            files += sorted(p for p in path.rglob("*.json") if not p.name.startswith(".") and p.is_file())
         elif path.is_file():
             files.append(path)
+        elif path.exists():
+            raise EdgebenchError(f"{item} is not a file or folder (give result files, folders or globs)")
         else:
             matches = sorted(Path(p) for p in glob.glob(item, recursive=True))
             if not matches:
@@ -36,12 +44,16 @@ def _candidates(inputs: Sequence[str]) -> List[Path]:
     return files
 
 
-def load_results(inputs: Sequence[str]) -> List[LoadedResult]:
+def load_results(inputs: Sequence[str],
+                 on_duplicate: Callable[[Path, Path], None] = lambda duplicate, first: None) -> List[LoadedResult]:
+    """`on_duplicate(path, first_path)` hears of each file skipped because its bytes were read already."""
     explicit = {Path(item) for item in inputs if Path(item).is_file()}
-    results = []
+    results: List[LoadedResult] = []
+    seen: Dict[str, Path] = {}
     for path in _candidates(inputs):
         try:
-            document = json.loads(path.read_text())
+            data = path.read_bytes()
+            document = json.loads(data.decode("utf-8"))
         except (OSError, ValueError) as exc:
             if path in explicit:
                 raise EdgebenchError(f"{path} is not valid JSON: {exc}") from None
@@ -50,8 +62,61 @@ def load_results(inputs: Sequence[str]) -> List[LoadedResult]:
             if path in explicit:
                 raise EdgebenchError(f"{path} is not an edgebench result (kind '{RESULT_KIND}')")
             continue  # manifests and other JSON files inside a results folder
-        validate(document, "result", str(path))
-        results.append(LoadedResult(path, document))
+        digest = hashlib.sha256(data).hexdigest()
+        if digest in seen:
+            on_duplicate(path, seen[digest])
+            continue
+        seen[digest] = path
+        check_result(document, str(path))
+        results.append(LoadedResult(path, document, digest))
     if not results:
         raise EdgebenchError(f"no edgebench results found in {', '.join(inputs)}")
     return results
+
+
+def check_result(document: Dict, where: str) -> None:
+    """The schema, plus what a schema cannot say: a readable version, finite numbers, a latency per success."""
+    version = document.get("schema_version")
+    if type(version) is not int or not 1 <= version <= RESULT_SCHEMA_VERSION:
+        readable = f"1 to {RESULT_SCHEMA_VERSION}" if RESULT_SCHEMA_VERSION > 1 else "1"
+        raise EdgebenchError(f"{where} has result schema_version {version!r}; this edgebench reads version {readable}: "
+                             "update edgebench (pip install -U edgebench) to read it")
+    bad = non_finite_key(document)
+    if bad is not None:
+        raise EdgebenchError(f"{where} is invalid at {bad}: it is not a finite number (the file was edited or "
+                             "damaged; measure again)")
+    validate(document, "result", where)
+    _check_fields(document, where)
+    for index, run in enumerate(document["runs"]):
+        if not run["error"] and "latency_ms" not in run:
+            raise EdgebenchError(f"{where} is invalid at runs[{index}].latency_ms: run '{run['artifact']}' has neither "
+                                 "an error nor latency_ms (the file was edited or damaged; measure again)")
+
+
+def _whole(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _texts(value) -> bool:
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
+
+
+_MISSING = object()
+# Fields the schema leaves open that the report reads: (location, accepted, what is valid).
+_FIELDS = (
+    ("settings.threads", _whole, "a whole number of 0 or more"),
+    ("settings.eval_limit", lambda v: v is _MISSING or v is None or _whole(v), "a whole number or null"),
+    ("bundle.model.name", lambda v: v is _MISSING or isinstance(v, str), "a text"),
+    ("bundle.eval.sha256", lambda v: v is _MISSING or v is None or isinstance(v, str), "a text or null"),
+    ("device.emulated", lambda v: v is _MISSING or isinstance(v, bool), "true or false"),
+    ("thermal.flags", lambda v: v is _MISSING or v is None or _texts(v), "a list of texts"),
+)
+
+
+def _check_fields(document: Dict, where: str) -> None:
+    for location, accepted, valid in _FIELDS:
+        value = document
+        for key in location.split("."):
+            value = value.get(key, _MISSING) if isinstance(value, dict) else _MISSING
+        if not accepted(value):
+            raise EdgebenchError(f"{where} is invalid at {location}: {value!r} is not {valid}")

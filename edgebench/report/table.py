@@ -1,4 +1,8 @@
-"""Rows of the comparison: one per measured artifact, with deltas against its baseline."""
+"""Rows of the comparison: one per measured artifact, with deltas against one reference artifact.
+
+Accuracies are compared only on the same evaluation set (its sha256 and the image limit the agent used),
+and emulated devices only with emulated devices: each such set of rows is a comparison domain with its own
+reference."""
 
 from __future__ import annotations
 
@@ -7,6 +11,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from edgebench.errors import EdgebenchError
 from edgebench.report.load import LoadedResult
+
+FORMAT_PREFERENCE = ("onnx", "tflite")  # the reference within a model: its fp32 ONNX, else its fp32 TFLite
 
 
 @dataclass(frozen=True)
@@ -36,9 +42,17 @@ class Row:
     speedup: Optional[float] = None
     size_ratio: Optional[float] = None
     memory_ratio: Optional[float] = None
+    baseline_model: Optional[str] = None
+    emulated: bool = False
+    eval_limit: Optional[int] = None
 
     def as_dict(self) -> Dict:
         return asdict(self)
+
+    @property
+    def domain(self) -> Tuple:
+        """Rows with the same domain may be compared: same evaluation set, both real or both emulated."""
+        return (self.eval_sha256, self.eval_limit, self.emulated)
 
 
 @dataclass(frozen=True)
@@ -50,8 +64,7 @@ class Failure:
     source: str
 
 
-def build_rows(results: Sequence[LoadedResult], baseline: Optional[str] = None,
-               thresholds=None) -> Tuple[List[Row], List[Failure]]:
+def rows_from_results(results: Sequence[LoadedResult]) -> Tuple[List[Row], List[Failure]]:
     rows: List[Row] = []
     failures: List[Failure] = []
     for loaded in results:
@@ -61,9 +74,13 @@ def build_rows(results: Sequence[LoadedResult], baseline: Optional[str] = None,
         model = model_info.get("name", "?")
         eval_sha = (doc["bundle"].get("eval") or {}).get("sha256")
         result_flags = tuple((doc.get("thermal") or {}).get("flags") or ())
+        if not doc["complete"]:
+            cause = f" ({doc['error']})" if doc.get("error") else ""
+            result_flags += (f"incomplete result{cause}: the run stopped after {len(doc['runs'])} artifact(s)",)
         threads = int(doc["settings"]["threads"])
-        if doc.get("error") and not doc["runs"]:
-            failures.append(Failure(device, model, "(bundle)", doc["error"], str(loaded.path)))
+        if not doc["runs"] and (doc.get("error") or not doc["complete"]):
+            failures.append(Failure(device, model, "(bundle)", doc.get("error") or "incomplete result with no "
+                                    "finished artifact", str(loaded.path)))
         for run in doc["runs"]:
             if run["error"]:
                 failures.append(Failure(device, model, run["artifact"], run["error"], str(loaded.path)))
@@ -79,67 +96,91 @@ def build_rows(results: Sequence[LoadedResult], baseline: Optional[str] = None,
                 peak_rss_mb=(run.get("memory") or {}).get("peak_rss_mb"), source=str(loaded.path),
                 params=model_info.get("params"), macs=model_info.get("macs"),
                 export_agreement=round(100 * run["export_check"]["top1_agreement"], 3)
-                if run.get("export_check") else None,
-                eval_sha256=eval_sha, flags=result_flags,
+                if (run.get("export_check") or {}).get("top1_agreement") is not None else None,
+                eval_sha256=eval_sha, flags=result_flags, emulated=True in (doc.get("emulated"), doc["device"].get("emulated")),
+                eval_limit=doc["settings"].get("eval_limit"),
             ))
-    from edgebench.report.flags import FlagThresholds, flag_rows
-
-    return flag_rows(with_baselines(rows, baseline), thresholds or FlagThresholds()), failures
+    return rows, failures
 
 
-def with_baselines(rows: List[Row], baseline: Optional[str]) -> List[Row]:
-    """The baseline of a row is the fp32 ONNX artifact of the same model, device and thread count, unless
-    `baseline` names another artifact."""
-    groups: Dict[tuple, List[Row]] = {}
+def domains(rows: Sequence[Row]) -> Dict[Tuple, List[Row]]:
+    groups: Dict[Tuple, List[Row]] = {}
     for row in rows:
-        groups.setdefault((row.device, row.model, row.threads), []).append(row)
-    names = {row.artifact for row in rows}
-    if baseline is not None and baseline not in names:
-        raise EdgebenchError(f"baseline '{baseline}' is not among the artifacts: choose from {', '.join(sorted(names))}")
+        groups.setdefault(row.domain, []).append(row)
+    return groups
+
+
+def with_baselines(rows: List[Row], baseline: Optional[str] = None) -> List[Row]:
+    """Drops, speedups and size and memory ratios against one reference per comparison domain: by default
+    the most accurate model's fp32 artifact (ONNX before TFLite), else `baseline` (ARTIFACT or MODEL/ARTIFACT).
+    The drop is measured from the reference's accuracy on the same device where it ran there; the ratios
+    need the reference on the same device with the same thread count."""
+    if baseline is not None:
+        _check_baseline(rows, baseline)
     out: List[Row] = []
-    for group in groups.values():
-        base = _pick_baseline(group, baseline)
+    for group in domains(rows).values():
+        reference = pick_reference(group, baseline)
+        if reference is None:
+            out += group
+            continue
         for row in group:
-            if base is None:
-                out.append(row)
-                continue
+            base = next((r for r in group if (r.model, r.artifact) == reference and r.device == row.device
+                         and r.threads == row.threads), None)
+            accuracy = reference_accuracy(group, reference, row.device)
             out.append(replace(
-                row, baseline=base.artifact,
-                drop_pp=round(base.accuracy - row.accuracy, 3) if None not in (base.accuracy, row.accuracy) else None,
-                speedup=round(base.p50_ms / row.p50_ms, 3) if row.p50_ms > 0 else None,
-                size_ratio=round(base.size_mib / row.size_mib, 3) if base.size_mib and row.size_mib else None,
+                row, baseline=reference[1], baseline_model=reference[0],
+                drop_pp=round(accuracy - row.accuracy, 3) if None not in (accuracy, row.accuracy) else None,
+                speedup=round(base.p50_ms / row.p50_ms, 3) if base and row.p50_ms > 0 else None,
+                size_ratio=round(base.size_mib / row.size_mib, 3) if base and base.size_mib and row.size_mib else None,
                 memory_ratio=round(base.peak_rss_mb / row.peak_rss_mb, 3)
-                if base.peak_rss_mb and row.peak_rss_mb else None,
+                if base and base.peak_rss_mb and row.peak_rss_mb else None,
             ))
     return sorted(out, key=lambda r: (r.device, r.model, r.threads, r.format, r.precision))
 
 
-def _pick_baseline(group: List[Row], name: Optional[str]) -> Optional[Row]:
-    if name is not None:
-        return next((r for r in group if r.artifact == name), None)
-    for fmt in ("onnx", "tflite"):
-        for row in group:
-            if row.format == fmt and row.precision == "fp32":
-                return row
-    return None
+def _split(baseline: str) -> Tuple[Optional[str], str]:
+    model, _, artifact = baseline.rpartition("/")
+    return model or None, artifact
 
 
-@dataclass(frozen=True)
-class BudgetAnswer:
-    device: str
-    max_drop_pp: float
-    fastest: Optional[Row]
-    smallest: Optional[Row]
+def _check_baseline(rows: Sequence[Row], baseline: str) -> None:
+    model, artifact = _split(baseline)
+    if not any(r.artifact == artifact and model in (None, r.model) for r in rows):
+        names = sorted({r.artifact for r in rows} | {f"{r.model}/{r.artifact}" for r in rows})
+        raise EdgebenchError(f"baseline '{baseline}' is not among the artifacts: choose from {', '.join(names)}")
 
 
-def within_budget(rows: Sequence[Row], max_drop: float) -> List[BudgetAnswer]:
-    """Per device: the fastest and the smallest artifact whose accuracy drop is at most `max_drop` pp."""
-    answers = []
-    for device in sorted({r.device for r in rows}):
-        allowed = [r for r in rows if r.device == device and r.drop_pp is not None and r.drop_pp <= max_drop]
-        answers.append(BudgetAnswer(
-            device, max_drop,
-            min(allowed, key=lambda r: r.p50_ms) if allowed else None,
-            min(allowed, key=lambda r: (r.size_mib or float("inf"), r.p50_ms)) if allowed else None,
-        ))
-    return answers
+def pick_reference(group: Sequence[Row], baseline: Optional[str] = None) -> Optional[Tuple[str, str]]:
+    """(model, artifact) of the reference in one comparison domain, or None when it has none."""
+    if baseline is not None:
+        model, artifact = _split(baseline)
+        matches = sorted({r.model for r in group if r.artifact == artifact and model in (None, r.model)})
+        if len(matches) > 1:
+            raise EdgebenchError(f"baseline '{baseline}' names an artifact of {len(matches)} models measured on the "
+                                 f"same evaluation set: give one of {', '.join(f'{m}/{artifact}' for m in matches)}")
+        return (matches[0], artifact) if matches else None
+    fp32 = [r for r in group if r.precision == "fp32"]
+    if not fp32:
+        return None
+    unknown = float("-inf")
+    best = max(fp32, key=lambda r: (r.accuracy if r.accuracy is not None else unknown, _reverse(r.model)))
+    own = [r for r in fp32 if r.model == best.model]
+    for fmt in FORMAT_PREFERENCE:
+        for row in own:
+            if row.format == fmt:
+                return row.model, row.artifact
+    return best.model, best.artifact
+
+
+def _reverse(name: str) -> Tuple[int, ...]:
+    """A key under which max() picks the alphabetically first name among equals."""
+    return tuple(-ord(c) for c in name)
+
+
+def reference_accuracy(group: Sequence[Row], reference: Tuple[str, str], device: str) -> Optional[float]:
+    """The reference's accuracy on `device` where it ran there, else its best on any device of the domain."""
+    measured = [r for r in group if (r.model, r.artifact) == reference and r.accuracy is not None]
+    here = [r.accuracy for r in measured if r.device == device]
+    if here:
+        return max(here)
+    return max((r.accuracy for r in measured), default=None)
