@@ -8,7 +8,7 @@ AGENT_VENV := .venv-agent
 AGENT_STAMP := $(AGENT_VENV)/.agent-installed
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup demo test test-all bench clean
+.PHONY: setup demo test test-all test-arm64 bench clean
 
 setup: $(STAMP)
 
@@ -34,6 +34,11 @@ test: $(STAMP) $(AGENT_STAMP)
 
 test-all: $(STAMP) $(AGENT_STAMP)
 	$(BIN)/python -m pytest -q -m "slow or not slow"
+
+# The agent on the userland of Raspberry Pi OS 64-bit (Debian bookworm and bullseye arm64) under
+# qemu-user-static, judged against its x86_64 run; as root, roots cached under .cache/arm64/ (docs/devices.md).
+test-arm64: $(STAMP) $(AGENT_STAMP)
+	bash tests/arm64/run.sh
 
 bench: $(STAMP)
 	@ls bench/*.py | while read script; do echo "== $$script"; $(BIN)/python $$script || exit 1; done

@@ -63,6 +63,8 @@ def _strict_constant(name: str):
 def _read_manifest(path: str) -> Tuple[Dict[str, Any], bytes]:
     manifest_path = os.path.join(path, MANIFEST_FILE)
     if not os.path.isdir(path):
+        if os.path.lexists(path):
+            raise AgentError(f"{path} is not a folder: give the bundle folder written by `edgebench export`")
         raise AgentError(f"bundle folder {path} does not exist")
     if not os.path.lexists(manifest_path):
         raise AgentError(f"{path} is not a bundle: {MANIFEST_FILE} is missing")
