@@ -33,7 +33,9 @@ def export_onnx(module, input_shape: Tuple[int, ...], path: Path, opset: int = 1
     import torch
 
     module = module.eval().to("cpu")
-    example = torch.zeros(*input_shape)
+    # An example batch of 2: with 1, torch.export specialises the batch (LayerNorm-over-channels nets, ViTs)
+    # and the dynamic batch below is refused.
+    example = torch.zeros(2, *input_shape[1:])
     batch = torch.export.Dim("batch", min=1, max=65536)
     try:
         with _quiet(), torch.no_grad():

@@ -1,0 +1,64 @@
+"""The conversion corpus through TfliteConverter: every float TFLite artifact must match ONNX Runtime.
+
+Fast: the CIFAR ResNet-20 with option-A shortcuts (strided slicing and channel zero-padding, which onnx2tf
+converted wrongly before the graph fixes), by edgebench's own export and by the legacy exporter, in both
+layouts. Slow: every corpus architecture from every export route, fp32 and fp16.
+"""
+
+import pytest
+
+pytest.importorskip("onnx2tf")
+
+from edgebench.export.spec import Layout, Precision  # noqa: E402
+from tests.corpus import CORPUS, build  # noqa: E402
+from tests.corpus.check import ROUTES, check  # noqa: E402
+
+FP32_RELATIVE = 1e-3   # max |diff| / max |reference logit|
+FP16_RELATIVE = 2e-2   # the fp16 gate's default; the corpus measured at most 7.8e-3
+
+
+def _assert_close(result, bound):
+    assert result.converted, result.error
+    assert result.relative_diff <= bound, (result.model, result.route, result.precision, result.relative_diff)
+
+
+@pytest.mark.parametrize("route, layout", [("python", Layout.NHWC), ("legacy", Layout.NCHW)])
+def test_option_a_resnet20_converts_exactly(route, layout, tmp_path):
+    (fp32,) = check("resnet20-a", route, (Precision.FP32,), tmp_path, layout=layout)
+    _assert_close(fp32, FP32_RELATIVE)
+    assert fp32.top1_agreement == 1.0
+    # a Slice for H and one for W, and one channel Pad, in each of the two downsampling blocks
+    assert fp32.fixes["strided_slices_as_conv"] == 4
+    assert fp32.fixes["channel_pads_as_conv"] == 2
+
+
+def test_corpus_is_complete_and_builds_at_32x32():
+    import torch
+
+    assert len(CORPUS) >= 20
+    model = build("resnet20-a")
+    assert model(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
+    batchnorm = next(m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    assert batchnorm.running_var.min() >= 0.5 and batchnorm.running_mean.abs().max() > 0  # folding is exercised
+
+
+# With a dynamic batch onnx2tf cannot lay out the attention block's batched Add/MatMul (a fixed batch converts)
+KNOWN_FAILURES = {("vit-tiny", route): "onnx2tf: attention with a dynamic batch" for route in ("python", "legacy")}
+KNOWN_FAILURES[("convnext", "python")] = "torch.export specialises export_onnx's example batch of 1"
+KNOWN_FAILURES[("convnext", "legacy")] = "converts, but 7.8e-2 relative off (opset 17 LayerNormalization graph)"
+
+
+def _corpus_cases():
+    for name in CORPUS:
+        for route in ROUTES:
+            reason = KNOWN_FAILURES.get((name, route))
+            marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
+            yield pytest.param(name, route, marks=marks, id=f"{name}-{route}")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, route", _corpus_cases())
+def test_corpus_float_artifacts_match(name, route, tmp_path):
+    fp32, fp16 = check(name, route, (Precision.FP32, Precision.FP16), tmp_path)
+    _assert_close(fp32, FP32_RELATIVE)
+    _assert_close(fp16, FP16_RELATIVE)
