@@ -10,12 +10,12 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Optional, Tuple
 
 from edgebench.errors import EdgebenchError
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class DemoSpec:
     model: str = "resnet8"
     epochs: int = 12
@@ -24,11 +24,12 @@ class DemoSpec:
     augment: tuple = ("crop",)  # digits are not mirror-symmetric: no flip
     threads: int = 1
     out: Path = Path("demo-out")
+    formats: Optional[Tuple[str, ...]] = None  # export format names; None: every format this machine can write
 
 
 def run_demo(spec: DemoSpec, log: Callable[[str], None] = print) -> Path:
     from edgebench.export.pipeline import export_bundle
-    from edgebench.export.spec import ExportSpec, Precision, default_formats
+    from edgebench.export.spec import ExportSpec, Format, Precision, default_formats
     from edgebench.report import build_rows, load_results, render
     from edgebench.train import TrainSpec, train_model
 
@@ -40,7 +41,7 @@ def run_demo(spec: DemoSpec, log: Callable[[str], None] = print) -> Path:
     log(f"== 1/4 train {spec.model} on the embedded digits ({spec.epochs} epochs)")
     train_model(spec.model, None, TrainSpec.for_schedule("onecycle", epochs=spec.epochs, batch_size=spec.batch_size,
                                                           lr=spec.lr, augment=spec.augment), checkpoint, log=log)
-    formats = default_formats()
+    formats = tuple(Format(name) for name in spec.formats) if spec.formats else default_formats()
     log(f"== 2/4 export fp32 + int8 ({', '.join(f.value for f in formats)}), verified against torch")
     manifest = export_bundle(spec.model, bundle, ExportSpec(precisions=(Precision.FP32, Precision.INT8),
                                                             formats=formats),

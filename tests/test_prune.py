@@ -90,3 +90,39 @@ def test_bad_pruning_arguments(trained_checkpoint, tmp_path, args, code, message
 def test_prune_spec_rejects_out_of_range():
     with pytest.raises(EdgebenchError, match="iterations 0 is out of range"):
         PruneSpec(iterations=0)
+
+
+def test_prune_study_tabulates_every_iteration_from_the_real_run(unstructured, tmp_path):
+    folder, rows = unstructured
+    out = tmp_path / "study"
+    result = CliRunner().invoke(cli, ["prune-study", str(folder), "--out", str(out), "--min-seconds", "0.05"])
+    assert result.exit_code == 0, result.output
+    table = json.loads((out / "pruning-study.json").read_text())
+    assert (table["model"], table["method"], table["budget"]) == ("test_resnet", "l1-unstructured", None)
+    study = table["rows"]
+    assert [row["iteration"] for row in study] == [0, 1, 2, 3]
+    assert [row["sparsity"] for row in study] == [round(100 * row["achieved"], 2) for row in rows]
+    assert [row["sparsity"] for row in study] == pytest.approx([0.0, 20.0, 36.0, 48.8], abs=0.5)
+    # Unstructured masks keep every weight and MAC in the dense tensors: counts and raw sizes stay put,
+    # the gzip size falls with every iteration as zeros compress.
+    assert len({(row["params"], row["macs"], row["fp32_mib"]) for row in study}) == 1
+    assert study[0]["params"] == rows[0]["params"] and study[0]["macs"] == round(rows[0]["macs"] / 1e6, 3)
+    for before, after in zip(study, study[1:]):
+        assert after["fp32_gzip_mib"] < before["fp32_gzip_mib"] and after["int8_gzip_mib"] < before["int8_gzip_mib"]
+    assert study[-1]["fp32_gzip_mib"] < 0.8 * study[0]["fp32_gzip_mib"]
+    for row in study:
+        # int8 weights, but a tiny model's file is mostly graph: smaller, not 4x smaller.
+        assert row["int8_mib"] < 0.9 * row["fp32_mib"] and row["int8_gzip_mib"] < row["int8_mib"]
+        assert row["fp32_p50_ms"] > 0 and row["int8_p50_ms"] > 0
+        # The agent's accuracies on the bundle's images: far above chance, int8 close to fp32.
+        assert 60 < row["fp32_accuracy"] <= 100 and abs(row["int8_accuracy"] - row["fp32_accuracy"]) <= 5
+    # The dense model's agent-measured accuracy agrees with what pruning measured on the test split.
+    assert study[0]["fp32_accuracy"] == pytest.approx(100 * rows[0]["accuracy"], abs=5)
+    markdown_rows = [line for line in (out / "pruning-study.md").read_text().splitlines() if line.startswith("| ")]
+    assert len(markdown_rows) == 1 + 4 and markdown_rows[0].startswith("| it | sparsity % | params |")
+    assert markdown_rows[2].startswith(f"| 1 | {study[1]['sparsity']} | {study[1]['params']} |")
+    assert (out / "pruning-study.md").read_text().strip() in result.output  # the table shown is the one written
+    csv_lines = (out / "pruning-study.csv").read_text().splitlines()
+    assert csv_lines[0].split(",")[:3] == ["iteration", "sparsity", "params"] and len(csv_lines) == 5
+    assert (out / "pruning-study.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(p.name for p in (out / "results").iterdir()) == [f"iteration-0{i}.json" for i in range(4)]

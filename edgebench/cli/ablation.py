@@ -17,7 +17,8 @@ from edgebench.train.recipe import AUTO_DEVICE
 @recipe_options(device_default=AUTO_DEVICE)
 @click.option("--baseline", help="variant the drops are measured against [default: variant 1 if chosen, "
               "else the first chosen]")
-@click.option("--max-drop", type=NON_NEGATIVE_FLOAT, help="name the smallest and the cheapest variant within this many pp")
+@click.option("--max-drop", type=NON_NEGATIVE_FLOAT,
+              help="name the smallest and the cheapest variant within this many pp")
 @click.option("--export", "export", is_flag=True, help="also export each variant to fp32 + int8 ONNX (bundles in "
               "OUT/bundles, ready for `edgebench bench`) and tabulate the int8 file's size and accuracy")
 @click.option("--out", type=click.Path(file_okay=False), help="results folder [default: ablation/ARCH]")

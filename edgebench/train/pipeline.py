@@ -34,7 +34,7 @@ def train_model(model_name: str, data: Optional[str], spec: TrainSpec, out: Path
     train_set = resize_images(limit(train_raw, spec.train_limit, spec.seed), (size, size), in_channels)
     test_set = resize_images(test_raw, (size, size), in_channels)
     mean, std = fit_normalisation(train_set)
-    preprocess = Preprocess((size, size), in_channels, mean, std)
+    preprocess = Preprocess(input_size=(size, size), channels=in_channels, mean=mean, std=std)
     num_classes = class_count(train_set, test_set)
     config = {"num_classes": num_classes, "in_channels": in_channels}
     if "input_size" in entry.defaults:  # models built for one spatial size (DiCE units)

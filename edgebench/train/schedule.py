@@ -15,6 +15,8 @@ MIN_IMPROVEMENT = 1e-4  # a train loss this much below the best so far counts as
 
 
 class TrainSchedule:
+    STATE_KEYS = ("scheduler", "best_loss", "stale")  # what `state_dict` adds to a saved training state
+
     def __init__(self, optimizer, spec: TrainSpec, steps_per_epoch: int):
         import torch
 

@@ -164,8 +164,8 @@ def _load_state(path, device) -> dict:
             AttributeError, ImportError) as exc:
         first = (str(exc).strip().splitlines() or ["unreadable"])[0][:200]
         raise EdgebenchError(f"training state {path} is corrupt ({first}): delete it to start over") from None
-    needed = {"spec", "epoch", "model", "optimizer", "scheduler", "generator", "torch_rng", "history", "best_loss",
-              "stale", "seconds"}
+    needed = {"spec", "epoch", "model", "optimizer", "generator", "torch_rng", "history", "seconds",
+              *TrainSchedule.STATE_KEYS}
     if not isinstance(state, dict) or not needed <= set(state):
         raise EdgebenchError(f"training state {path} is not one edgebench wrote: delete it to start over")
     return state
