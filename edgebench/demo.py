@@ -5,8 +5,6 @@ Every stage is the real one; the agent runs in its own process, as it would on a
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,12 +48,13 @@ def run_demo(spec: DemoSpec, log: Callable[[str], None] = print) -> Path:
         log(f"warning: {entry['name']} is not in the bundle: {entry['reason']}")
     log("== 3/4 device agent on this machine")
     results.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-m", "device_agent", "run", str(bundle), "--out", str(results) + "/",
-               "--threads", str(spec.threads), "--device-name", "host"]
-    done = subprocess.run(command, stdout=subprocess.PIPE, text=True)
-    if done.returncode != 0:
-        raise EdgebenchError(f"the device agent failed (exit {done.returncode}); see its messages above")
-    result_path = Path(done.stdout.strip().splitlines()[-1])
+    from edgebench.devices.local import run_agent_here
+
+    run = run_agent_here(bundle, Path(str(results) + "/"), ["--threads", str(spec.threads), "--device-name", "host"],
+                         log)
+    if run.code != 0:
+        raise EdgebenchError(f"the device agent failed (exit {run.code}): {run.last_line}")
+    result_path = Path(run.stdout.strip().splitlines()[-1])
     log("== 4/4 report")
     rows, failures = build_rows(load_results([str(result_path)]))
     log(render.terminal(rows, failures))

@@ -100,9 +100,9 @@ def test_resize_and_normalisation_roundtrip():
     train = resize_images(load_split(None, "train"), (32, 32), 3)
     assert train.images.shape[1:] == (32, 32, 3)
     mean, std = fit_normalisation(train)
-    x = normalise(train.images[:64], Preprocess((32, 32), 3, mean, std))
+    x = normalise(train.images[:64], Preprocess(input_size=(32, 32), channels=3, mean=mean, std=std))
     assert x.shape == (64, 3, 32, 32) and x.dtype == np.float32
-    full = normalise(train.images, Preprocess((32, 32), 3, mean, std))
+    full = normalise(train.images, Preprocess(input_size=(32, 32), channels=3, mean=mean, std=std))
     assert np.allclose(full.mean(axis=(0, 2, 3)), 0, atol=1e-3)
     assert np.allclose(full.std(axis=(0, 2, 3)), 1, atol=1e-3)
 

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from edgebench.cli import cli
 from edgebench.report import build_rows, load_results
-from edgebench.report.plots import pareto_front
+from edgebench.report.pareto import pareto_front
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 BROWSER_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

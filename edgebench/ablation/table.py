@@ -7,6 +7,7 @@ from typing import Dict, List, Optional, Sequence
 
 from edgebench.errors import EdgebenchError
 from edgebench.report.budget import Candidate, answer_within_budget
+from edgebench.report.writers import csv_text as table_csv, markdown_table, with_notes
 
 COLUMNS = [("index", "#"), ("variant", "variant"), ("techniques", "techniques"), ("params", "params"),
            ("mflops", "MFLOPs"), ("size_mib", "size MiB"), ("accuracy", "accuracy %"), ("drop_pp", "drop pp"),
@@ -38,10 +39,9 @@ class AblationTable:
 
 def pareto(rows: Sequence[Dict], cost: str) -> List[Dict]:
     """Rows no other row beats on both `cost` (lower) and accuracy (higher), cheapest first."""
-    front = [row for row in rows
-             if not any(other[cost] <= row[cost] and other["accuracy"] >= row["accuracy"]
-                        and (other[cost] < row[cost] or other["accuracy"] > row["accuracy"]) for other in rows)]
-    return sorted(front, key=lambda row: row[cost])
+    from edgebench.report.pareto import pareto_front
+
+    return [rows[index] for index in pareto_front([(row[cost], row["accuracy"]) for row in rows])]
 
 
 def build_table(arch: str, measured: Sequence[Dict], baseline: str, max_drop: Optional[float] = None) -> AblationTable:
@@ -95,24 +95,14 @@ def markdown(table: AblationTable, note: str = "") -> str:
     if note:
         lines += [note, ""]
     shown = columns(table.rows)
-    lines += ["| " + " | ".join(title for _, title in shown) + " |", "|" + "---|" * len(shown)]
-    lines += ["| " + " | ".join(_cell(row, key) for key, _ in shown) + " |" for row in table.rows]
-    extra = answer(table)
-    return "\n".join(lines + ([""] + [f"- {line}" for line in extra] if extra else [])) + "\n"
+    lines += markdown_table([title for _, title in shown], ([_cell(row, key) for key, _ in shown] for row in table.rows))
+    return with_notes(lines, answer(table))
 
 
 def csv_text(table: AblationTable) -> str:
-    import csv
-    import io
-
     keys = [key for key, _ in columns(table.rows)] + ["classes", "epochs", "train_images", "test_images",
                                                       "train_seconds", "description"]
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=keys, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    for row in table.rows:
-        writer.writerow({**row, "techniques": " > ".join(row["techniques"])})
-    return buffer.getvalue()
+    return table_csv(keys, ({**row, "techniques": " > ".join(row["techniques"])} for row in table.rows))
 
 
 def plot(table: AblationTable) -> bytes:

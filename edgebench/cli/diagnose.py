@@ -161,7 +161,8 @@ def _file_job(model: Path, artifact: Path, data: Optional[str], layout: Optional
     if mean is None or std is None:
         fitted_mean, fitted_std = fit_normalisation(imageset)
         mean, std = mean or fitted_mean, std or fitted_std
-    inputs = normalise(imageset.images, Preprocess((height, width), channels, tuple(mean), tuple(std)))
+    preprocess = Preprocess(input_size=(height, width), channels=channels, mean=tuple(mean), std=tuple(std))
+    inputs = normalise(imageset.images, preprocess)
     chosen = layout.upper() if layout else _detected_layout(artifact, channels, height, width)
     return model, [(artifact.name, artifact, chosen)], inputs
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import click
 
-from edgebench.cli.options import NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT, THREADS, float_range
+from edgebench.cli.options import NON_NEGATIVE_FLOAT, NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT, THREADS, float_range
 from edgebench.prune.spec import METHODS, STUDY_ITERATIONS, PruneSpec
 
 _STUDY = PruneSpec()
@@ -53,17 +53,20 @@ def command(model, checkpoint, data, method, amount, iterations, sparsity, finet
 @click.option("--out", type=click.Path(file_okay=False), help="study folder (default: FOLDER/study)")
 @click.option("--threads", type=THREADS, default=1, show_default=True)
 @click.option("--min-seconds", type=POSITIVE_FLOAT, default=1.0, show_default=True, help="timed seconds per artifact")
-def study_command(folder, out, threads, min_seconds) -> None:
+@click.option("--max-drop", type=NON_NEGATIVE_FLOAT, help="also name the smallest and the fastest artifact within this "
+              "many accuracy points of the unpruned fp32 model")
+def study_command(folder, out, threads, min_seconds, max_drop) -> None:
     """For each iteration of a `prune` run: export fp32 + int8, run the agent here, tabulate and plot."""
     from edgebench.fileio import check_replaceable
     from edgebench.prune.pipeline import read_summary
-    from edgebench.prune.study import markdown, run_study
+    from edgebench.prune.study import markdown, run_study, study_answer
 
     read_summary(Path(folder))  # a missing or foreign summary is refused before anything is written
     target = Path(out or Path(folder) / "study")
     check_replaceable(target, overwrite=True, owned=_is_study)  # an earlier study is updated, other files never
-    rows = run_study(Path(folder), target, threads=threads, min_seconds=min_seconds, log=click.echo)
-    click.echo("\n" + markdown(rows))
+    rows = run_study(Path(folder), target, threads=threads, min_seconds=min_seconds, max_drop=max_drop,
+                     log=click.echo)
+    click.echo("\n" + markdown(rows, study_answer(rows, max_drop) if max_drop is not None else None))
     click.echo(f"wrote {target}/pruning-study.md, .csv, .json and .png")
 
 

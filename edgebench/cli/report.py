@@ -5,6 +5,8 @@ from pathlib import Path
 
 import click
 
+from device_agent.protocol import TimingSettings
+
 
 @click.command("report")
 @click.argument("results", nargs=-1, required=True)
@@ -18,7 +20,7 @@ import click
 @click.option("--html", "html_path", type=click.Path(dir_okay=False), help="also write a self-contained HTML report")
 @click.option("--plots", "plots_dir", type=click.Path(file_okay=False), help="also write the plots as PNG here")
 @click.option("--max-cv", type=float, default=0.10, show_default=True, help="flag latency CV above this")
-@click.option("--min-runs", type=int, default=50, show_default=True, help="flag fewer timed runs than this")
+@click.option("--min-runs", type=int, default=TimingSettings().min_runs, show_default=True, help="flag fewer timed runs than this")
 @click.option("--min-eval-images", type=int, default=100, show_default=True,
               help="flag accuracies measured on fewer images than this")
 def command(results, baseline, max_drop, markdown_path, csv_path, json_path, html_path, plots_dir, max_cv, min_runs,

@@ -16,7 +16,7 @@ from edgebench.data.imageset import ImageSet
 from edgebench.errors import EdgebenchError
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Preprocess:
     input_size: Tuple[int, int]  # (height, width)
     channels: int
@@ -33,8 +33,8 @@ class Preprocess:
 
     @classmethod
     def from_dict(cls, data: dict) -> "Preprocess":
-        return cls(tuple(data["input_size"]), int(data["channels"]), tuple(data["mean"]), tuple(data["std"]),
-                   data.get("resize", "bilinear"), float(data.get("scale", 255.0)))
+        return cls(input_size=tuple(data["input_size"]), channels=int(data["channels"]), mean=tuple(data["mean"]),
+                   std=tuple(data["std"]), resize=data.get("resize", "bilinear"), scale=float(data.get("scale", 255.0)))
 
 
 def resize_images(imageset: ImageSet, size: Tuple[int, int], channels: int) -> ImageSet:

@@ -15,11 +15,11 @@ import tempfile
 from pathlib import Path
 from typing import Callable, List, Optional, Sequence
 
+from edgebench.devices.local import AGENT_SOURCE, run_agent_here
 from edgebench.devices.spec import DeviceSpec
 from edgebench.errors import EdgebenchError
 from edgebench.fileio import host_errors, os_errors_named, write_json
 
-AGENT_SOURCE = Path(__file__).resolve().parents[2] / "device_agent"
 RUNTIMES = {"onnx": ("onnxruntime",), "tflite": ("ai_edge_litert", "tflite_runtime", "tensorflow")}
 INSTALL = {"numpy": "pip install numpy", "onnx": "pip install onnxruntime", "tflite": "pip install ai-edge-litert"}
 # Runs on the device: its Python version and which of the agent's packages import.
@@ -102,16 +102,8 @@ def _run_local(bundle: Path, device: DeviceSpec, target_folder: Path, agent_args
         log(f"warning: {partial} from an earlier run is not a readable result; starting afresh")
         partial.unlink()
     resume = ["--resume", str(partial.absolute())] if partial.is_file() else []
-    command = [sys.executable, "-m", "device_agent", "run", str(bundle), "--out", str(partial.absolute()),
-               "--device-name", device.name, *resume, *agent_args]
-    said: List[str] = []
-    process = subprocess.Popen(command, cwd=AGENT_SOURCE.parent, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                               text=True)
-    assert process.stderr is not None
-    for line in process.stderr:  # the agent's progress, shown as it comes
-        said.append(line.rstrip("\n"))
-        log(f"  {said[-1]}")
-    code = process.wait()
+    run = run_agent_here(bundle, partial.absolute(), ["--device-name", device.name, *resume, *agent_args], log)
+    code, said = run.code, run.said
     _check_refused(code, said, "this machine")
     return _finish(partial, target_folder / result_name(bundle, device.name), code, log, lambda p: p.unlink())
 

@@ -238,7 +238,8 @@ def _preprocess(source: ModelSource, train_raw: ImageSet, input_size, channels, 
     if len(mean) != channels or len(std) != channels:
         raise EdgebenchError(f"--mean/--std need {channels} values (one per input channel), got "
                              f"{len(mean)} and {len(std)}")
-    return Preprocess(tuple(size), channels, tuple(float(m) for m in mean), tuple(float(s) for s in std))
+    return Preprocess(input_size=tuple(size), channels=channels, mean=tuple(float(m) for m in mean),
+                      std=tuple(float(s) for s in std))
 
 
 def _onnx_size(source: ModelSource, input_size, channels) -> Tuple[Tuple[int, int], int]:

@@ -4,8 +4,6 @@ agent on this machine, and tabulate sparsity against accuracy, size (raw and gzi
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
 
@@ -13,6 +11,7 @@ from edgebench.errors import EdgebenchError
 from edgebench.fileio import write_bytes, write_json, write_text
 from edgebench.prune.pipeline import read_summary
 from edgebench.report.budget import BudgetAnswer, Candidate, answer_within_budget
+from edgebench.report.writers import csv_text as table_csv, markdown_table, with_notes
 
 COLUMNS = [("iteration", "it"), ("sparsity", "sparsity %"), ("params", "params"), ("macs", "MMACs"),
            ("fp32_accuracy", "fp32 acc %"), ("int8_accuracy", "int8 acc %"), ("fp32_mib", "fp32 MiB"),
@@ -24,6 +23,7 @@ def run_study(folder: Path, out: Path, *, formats=None, threads: int = 1, min_se
               max_drop: Optional[float] = None, log: Callable[[str], None] = print) -> List[Dict]:
     """`max_drop` (pp): also name the smallest and fastest artifact of any iteration within that drop of the
     unpruned fp32 accuracy, written to the study's JSON and Markdown."""
+    from edgebench.devices.local import run_agent_here
     from edgebench.export.manifest import read_manifest
     from edgebench.export.pipeline import export_bundle
     from edgebench.export.spec import ExportSpec, Format, Precision
@@ -37,12 +37,10 @@ def run_study(folder: Path, out: Path, *, formats=None, threads: int = 1, min_se
                                                            formats=formats or (Format.ONNX,)),
                       checkpoint=item["file"], data=summary["data"], overwrite=True, log=lambda line: None)
         result_path = out / "results" / f"iteration-{item['iteration']:02d}.json"
-        done = subprocess.run([sys.executable, "-m", "device_agent", "run", str(bundle), "--out", str(result_path),
-                               "--threads", str(threads), "--min-seconds", str(min_seconds), "--quiet"],
-                              capture_output=True, text=True)
-        if done.returncode != 0:
-            raise EdgebenchError(f"the device agent failed on iteration {item['iteration']}: "
-                                 f"{done.stderr.strip().splitlines()[-1] if done.stderr.strip() else done.returncode}")
+        run = run_agent_here(bundle, result_path, ["--threads", str(threads), "--min-seconds", str(min_seconds),
+                                                   "--quiet"])
+        if run.code != 0:
+            raise EdgebenchError(f"the device agent failed on iteration {item['iteration']}: {run.last_line}")
         rows.append(_row(item, read_manifest(bundle), json.loads(result_path.read_text())))
         log("  " + ", ".join(f"{title} {rows[-1][key]}" for key, title in COLUMNS[1:]))
     answer = study_answer(rows, max_drop) if max_drop is not None else None
@@ -108,22 +106,12 @@ def answer_lines(answer: BudgetAnswer) -> List[str]:
 
 
 def markdown(rows: List[Dict], answer: Optional[BudgetAnswer] = None) -> str:
-    lines = ["| " + " | ".join(title for _, title in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    lines += ["| " + " | ".join(str(row[key]) for key, _ in COLUMNS) + " |" for row in rows]
-    if answer is not None:
-        lines += [""] + [f"- {line}" for line in answer_lines(answer)]
-    return "\n".join(lines) + "\n"
+    lines = markdown_table([title for _, title in COLUMNS], ([row[key] for key, _ in COLUMNS] for row in rows))
+    return with_notes(lines, answer_lines(answer) if answer is not None else [])
 
 
 def csv_text(rows: Sequence[Dict]) -> str:
-    import csv
-    import io
-
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=[key for key, _ in COLUMNS], extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buffer.getvalue()
+    return table_csv([key for key, _ in COLUMNS], rows)
 
 
 def plot(rows: List[Dict], model: str, method: str) -> bytes:

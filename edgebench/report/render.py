@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from typing import List, Optional, Sequence
 
 from edgebench.report.compare import DeviceAnswer
 from edgebench.report.table import Failure, Row
+from edgebench.report.writers import csv_text as table_csv, markdown_table, with_notes
 
 COLUMNS = [
     ("device", "device", "{}"), ("model", "model", "{}"), ("artifact", "artifact", "{}"),
@@ -44,20 +43,11 @@ def terminal(rows: Sequence[Row], failures: Sequence[Failure] = (), answers: Seq
 
 def markdown(rows: Sequence[Row], failures: Sequence[Failure] = (), answers: Sequence[DeviceAnswer] = ()) -> str:
     grid = _grid(rows)
-    lines = ["| " + " | ".join(grid[0]) + " |", "|" + "|".join("---" for _ in COLUMNS) + "|"]
-    lines += ["| " + " | ".join(line) + " |" for line in grid[1:]]
-    notes = _notes(rows, failures, answers)
-    return "\n".join(lines + ([""] + [f"- {n.strip()}" for n in notes if n.strip()] if notes else [])) + "\n"
+    return with_notes(markdown_table(grid[0], grid[1:]), _notes(rows, failures, answers))
 
 
 def csv_text(rows: Sequence[Row]) -> str:
-    buffer = io.StringIO()
-    fields = list(Row.__dataclass_fields__)
-    writer = csv.DictWriter(buffer, fieldnames=fields)
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({**row.as_dict(), "flags": "; ".join(row.flags)})
-    return buffer.getvalue()
+    return table_csv(list(Row.__dataclass_fields__), ({**row.as_dict(), "flags": "; ".join(row.flags)} for row in rows))
 
 
 def json_text(rows: Sequence[Row], failures: Sequence[Failure], answers: Sequence[DeviceAnswer]) -> str:

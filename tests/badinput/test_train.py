@@ -101,7 +101,8 @@ def _real_checkpoint(path: Path) -> Path:
 
     model = create_model("test_resnet", num_classes=10, in_channels=3)
     save_checkpoint(path, Checkpoint(model_name="test_resnet", model_config={"num_classes": 10, "in_channels": 3},
-                                     preprocess=Preprocess((32, 32), 3, (0.5,) * 3, (0.25,) * 3),
+                                     preprocess=Preprocess(input_size=(32, 32), channels=3, mean=(0.5,) * 3,
+                                                                     std=(0.25,) * 3),
                                      class_names=tuple(str(i) for i in range(10)),
                                      state_dict=model.state_dict()))
     return path
