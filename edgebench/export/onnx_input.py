@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 from edgebench.errors import EdgebenchError
+from edgebench.export.onnx_nodes import attribute
 from edgebench.export.spec import Layout
 
 MIN_OPSET = 13
@@ -97,7 +98,7 @@ def _layout(model, name: str, shape, where: str) -> Tuple[Layout, Optional[int]]
         return Layout.NHWC, last
     consumers = [node for node in model.graph.node if name in node.input]
     for node in consumers:
-        if node.op_type == "Transpose" and list(_attribute(node, "perm", [])) == [0, 3, 1, 2]:
+        if node.op_type == "Transpose" and list(attribute(node, "perm", [])) == [0, 3, 1, 2]:
             return Layout.NHWC, last
         if node.op_type == "Conv" and node.input[0] == name:
             channels = _conv_in_channels(model, node)
@@ -111,7 +112,7 @@ def _layout(model, name: str, shape, where: str) -> Tuple[Layout, Optional[int]]
 def _conv_in_channels(model, conv) -> Optional[int]:
     for init in model.graph.initializer:
         if init.name == conv.input[1] and len(init.dims) == 4:
-            return int(init.dims[1]) * int(_attribute(conv, "group", 1))
+            return int(init.dims[1]) * int(attribute(conv, "group", 1))
     return None
 
 
@@ -217,15 +218,6 @@ def run_error(path: Path, channels: int, size: Tuple[int, int], batch: int) -> O
     except Exception as exc:  # ORT raises its own types for invalid graphs and shape errors
         return _first_line(exc)[:240]
     return None
-
-
-def _attribute(node, name: str, default):
-    import onnx
-
-    for attr in node.attribute:
-        if attr.name == name:
-            return onnx.helper.get_attribute_value(attr)
-    return default
 
 
 def _show(shape) -> str:

@@ -14,7 +14,7 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-from edgebench.export.tflite.fixes.graph import Graph, attribute, node_name
+from edgebench.export.tflite.fixes.graph import Graph, attribute, node_name, rewrite_nodes
 
 NAME = "channel_pads_as_conv"
 
@@ -61,39 +61,36 @@ def _plan(graph: Graph, node) -> Optional[Tuple[np.ndarray, float, int]]:
 
 
 def channel_pads_as_conv(model) -> Tuple[object, int]:
+    return rewrite_nodes(model, _plan, _emit)
+
+
+def _emit(graph: Graph, node, found) -> list:
     from onnx import helper
 
-    graph = Graph(model)
-    nodes, rewritten = [], 0
-    for node in model.graph.node:
-        plan = _plan(graph, node)
-        if plan is None:
-            nodes.append(node)
-            continue
-        pads, value, channels = plan
-        base = node_name(node)
-        source = node.input[0]
-        spatial = pads.copy()
-        spatial[:, 1] = 0
-        if spatial.any():
-            padded = graph.fresh(f"{base}_spatial")
-            inputs = [source, graph.add_initializer(f"{base}_spatial_pads", spatial.reshape(-1))]
-            if value != 0.0:
-                inputs.append(graph.add_initializer(f"{base}_value", np.asarray(value, np.float32)))
-            nodes.append(helper.make_node("Pad", inputs, [padded], mode="constant", name=graph.fresh(f"{base}_pad")))
-            source = padded
-        before, after = int(pads[0, 1]), int(pads[1, 1])
-        out_channels = channels + before + after
-        weight = np.zeros((out_channels, channels, 1, 1), np.float32)
-        bias = np.full(out_channels, value, np.float32)
-        for index in range(channels):
-            if 0 <= index + before < out_channels:
-                weight[index + before, index] = 1.0
-                bias[index + before] = 0.0
-        inputs = [source, graph.add_initializer(f"{base}_place", weight)]
-        if bias.any():
-            inputs.append(graph.add_initializer(f"{base}_fill", bias))
-        nodes.append(helper.make_node("Conv", inputs, list(node.output), kernel_shape=[1, 1],
-                                      name=graph.fresh(f"{base}_conv")))
-        rewritten += 1
-    return (graph.finish(nodes), rewritten) if rewritten else (model, 0)
+    emitted = []
+    pads, value, channels = found
+    base = node_name(node)
+    source = node.input[0]
+    spatial = pads.copy()
+    spatial[:, 1] = 0
+    if spatial.any():
+        padded = graph.fresh(f"{base}_spatial")
+        inputs = [source, graph.add_initializer(f"{base}_spatial_pads", spatial.reshape(-1))]
+        if value != 0.0:
+            inputs.append(graph.add_initializer(f"{base}_value", np.asarray(value, np.float32)))
+        emitted.append(helper.make_node("Pad", inputs, [padded], mode="constant", name=graph.fresh(f"{base}_pad")))
+        source = padded
+    before, after = int(pads[0, 1]), int(pads[1, 1])
+    out_channels = channels + before + after
+    weight = np.zeros((out_channels, channels, 1, 1), np.float32)
+    bias = np.full(out_channels, value, np.float32)
+    for index in range(channels):
+        if 0 <= index + before < out_channels:
+            weight[index + before, index] = 1.0
+            bias[index + before] = 0.0
+    inputs = [source, graph.add_initializer(f"{base}_place", weight)]
+    if bias.any():
+        inputs.append(graph.add_initializer(f"{base}_fill", bias))
+    emitted.append(helper.make_node("Conv", inputs, list(node.output), kernel_shape=[1, 1],
+                                    name=graph.fresh(f"{base}_conv")))
+    return emitted

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple, TypeVar
 
 import numpy as np
+
+from edgebench.export.onnx_nodes import attribute  # noqa: F401  (the fixes read attributes through here)
+
+T = TypeVar("T")
 
 
 class Graph:
@@ -77,14 +81,21 @@ class Graph:
         return self.model
 
 
-def attribute(node, name: str, default):
-    import onnx
-
-    for attr in node.attribute:
-        if attr.name == name:
-            return onnx.helper.get_attribute_value(attr)
-    return default
-
-
 def node_name(node) -> str:
     return node.name or node.output[0]
+
+
+def rewrite_nodes(model, plan: Callable[[Graph, object], Optional[T]],
+                  emit: Callable[[Graph, object, T], List[object]]) -> Tuple[object, int]:
+    """Replace each node `plan` finds something to do for by the nodes `emit` makes of it; the other nodes stay.
+    Returns the model and how many nodes were replaced."""
+    graph = Graph(model)
+    nodes, rewritten = [], 0
+    for node in model.graph.node:
+        found = plan(graph, node)
+        if found is None:
+            nodes.append(node)
+            continue
+        nodes.extend(emit(graph, node, found))
+        rewritten += 1
+    return (graph.finish(nodes), rewritten) if rewritten else (model, 0)

@@ -13,7 +13,7 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
-from edgebench.export.tflite.fixes.graph import Graph, node_name
+from edgebench.export.tflite.fixes.graph import Graph, node_name, rewrite_nodes
 
 NAME = "strided_slices_as_conv"
 
@@ -62,37 +62,34 @@ def _plan(graph: Graph, node):
 
 
 def strided_slices_as_conv(model) -> Tuple[object, int]:
+    return rewrite_nodes(model, _plan, _emit)
+
+
+def _emit(graph: Graph, node, found) -> list:
     from onnx import helper
 
-    graph = Graph(model)
-    nodes, rewritten = [], 0
-    for node in model.graph.node:
-        plan = _plan(graph, node)
-        if plan is None:
-            nodes.append(node)
-            continue
-        (starts, ends, axes, steps), strides, window, shape = plan
-        base = node_name(node)
-        new_starts = [window[a][0] if a in window else s for s, a in zip(starts, axes)]
-        new_ends = [window[a][1] if a in window else e for e, a in zip(ends, axes)]
-        kept_steps = [1 if a in window else step for a, step in zip(axes, steps)]  # a step on N or C stays
-        source = node.input[0]
-        unbounded = np.iinfo(np.int64).max
-        everything = all(s == 0 and e >= (shape[a] if shape[a] > 0 else unbounded) and st == 1
-                         for s, e, a, st in zip(new_starts, new_ends, axes, kept_steps))
-        if not everything:
-            sliced = graph.fresh(f"{base}_window")
-            inputs = [source] + [graph.add_initializer(f"{base}_{label}", np.asarray(values, np.int64))
-                                 for label, values in (("starts", new_starts), ("ends", new_ends),
-                                                       ("axes", axes), ("steps", kept_steps))]
-            nodes.append(helper.make_node("Slice", inputs, [sliced], name=graph.fresh(f"{base}_slice")))
-            source = sliced
-        channels = shape[1]
-        if 1 in axes:
-            index = axes.index(1)
-            channels = len(range(*slice(starts[index], ends[index], steps[index]).indices(channels)))
-        weight = graph.add_initializer(f"{base}_sample", np.ones((channels, 1, 1, 1), np.float32))
-        nodes.append(helper.make_node("Conv", [source, weight], list(node.output), kernel_shape=[1, 1],
-                                      strides=strides, group=channels, name=graph.fresh(f"{base}_conv")))
-        rewritten += 1
-    return (graph.finish(nodes), rewritten) if rewritten else (model, 0)
+    emitted = []
+    (starts, ends, axes, steps), strides, window, shape = found
+    base = node_name(node)
+    new_starts = [window[a][0] if a in window else s for s, a in zip(starts, axes)]
+    new_ends = [window[a][1] if a in window else e for e, a in zip(ends, axes)]
+    kept_steps = [1 if a in window else step for a, step in zip(axes, steps)]  # a step on N or C stays
+    source = node.input[0]
+    unbounded = np.iinfo(np.int64).max
+    everything = all(s == 0 and e >= (shape[a] if shape[a] > 0 else unbounded) and st == 1
+                     for s, e, a, st in zip(new_starts, new_ends, axes, kept_steps))
+    if not everything:
+        sliced = graph.fresh(f"{base}_window")
+        inputs = [source] + [graph.add_initializer(f"{base}_{label}", np.asarray(values, np.int64))
+                             for label, values in (("starts", new_starts), ("ends", new_ends),
+                                                   ("axes", axes), ("steps", kept_steps))]
+        emitted.append(helper.make_node("Slice", inputs, [sliced], name=graph.fresh(f"{base}_slice")))
+        source = sliced
+    channels = shape[1]
+    if 1 in axes:
+        index = axes.index(1)
+        channels = len(range(*slice(starts[index], ends[index], steps[index]).indices(channels)))
+    weight = graph.add_initializer(f"{base}_sample", np.ones((channels, 1, 1, 1), np.float32))
+    emitted.append(helper.make_node("Conv", [source, weight], list(node.output), kernel_shape=[1, 1],
+                                    strides=strides, group=channels, name=graph.fresh(f"{base}_conv")))
+    return emitted
