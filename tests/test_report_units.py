@@ -45,7 +45,7 @@ def make_result(model, runs, *, device="pi5", eval_sha=EVAL_A, threads=1, comple
 
 
 def loaded(*documents):
-    return [LoadedResult(Path(f"r{i}.json"), doc) for i, doc in enumerate(documents)]
+    return [LoadedResult(path=Path(f"r{i}.json"), document=doc) for i, doc in enumerate(documents)]
 
 
 def write(folder, name, document):

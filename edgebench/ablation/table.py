@@ -21,7 +21,7 @@ def columns(rows: Sequence[Dict]) -> List:
     return COLUMNS[:-2] + (EXPORT_COLUMNS if exported else []) + COLUMNS[-2:]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class AblationTable:
     arch: str
     baseline: str
@@ -56,14 +56,15 @@ def build_table(arch: str, measured: Sequence[Dict], baseline: str, max_drop: Op
         marks = [name for name, front in (("params", on_params), ("FLOPs", on_flops)) if row["variant"] in front]
         rows.append({**row, "drop_pp": round(base["accuracy"] - row["accuracy"], 2), "pareto": "+".join(marks)})
     if max_drop is None:
-        return AblationTable(arch, baseline, rows)
+        return AblationTable(arch=arch, baseline=baseline, rows=rows)
     # Within the budget, "smallest" is the fewest parameters and "cheapest" the fewest FLOPs.
     budget = answer_within_budget(
         reference_accuracy=base["accuracy"], max_drop_pp=max_drop,
         candidates=[Candidate(name=row["variant"], accuracy=row["accuracy"], size=row["params"], latency=row["mflops"],
                               item=row) for row in rows])
-    return AblationTable(arch, baseline, rows, max_drop, budget.smallest and budget.smallest.item,
-                         budget.fastest and budget.fastest.item, budget.withheld)
+    return AblationTable(arch=arch, baseline=baseline, rows=rows, max_drop=max_drop,
+                         smallest=budget.smallest and budget.smallest.item,
+                         cheapest=budget.fastest and budget.fastest.item, withheld=budget.withheld)
 
 
 def _cell(row: Dict, key: str) -> str:

@@ -14,7 +14,7 @@ DEVICES_FILES = ("devices.yaml", "~/.config/edgebench/devices.yaml")
 _SSH_URL = re.compile(r"^ssh://(?:(?P<user>[^@/:]+)@)?(?P<host>[^@/:]+)(?::(?P<port>\d+))?/?$")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class DeviceSpec:
     name: str
     kind: str = "ssh"  # "ssh" or "local"

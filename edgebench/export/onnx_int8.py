@@ -41,7 +41,7 @@ class ArrayCalibrationReader:
         self.position = 0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Int8Candidate:
     config: str
     path: Path
@@ -92,8 +92,9 @@ def quantize(fp32_path: Path, out_path: Path, calibration: np.ndarray, selection
                 first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
                 raise EdgebenchError(f"int8 quantization ({config}) failed: {first[:300]}") from None
             logits = onnx_logits(target, selection)
-            candidate = Int8Candidate(config, target, float((logits.argmax(1) == reference.argmax(1)).mean()),
-                                      float(np.abs(logits - reference).max()))
+            candidate = Int8Candidate(config=config, path=target,
+                                      top1_agreement=float((logits.argmax(1) == reference.argmax(1)).mean()),
+                                      max_abs_diff=float(np.abs(logits - reference).max()))
             log(f"  int8 {config}: top-1 agreement {100 * candidate.top1_agreement:.2f} % on "
                 f"{len(selection)} held-out images")
             candidates.append(candidate)

@@ -14,7 +14,7 @@ from edgebench.errors import EdgebenchError
 _PYTHON_REF = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ModelSource:
     name: str
     kind: str  # "zoo" | "onnx" | "python"

@@ -101,7 +101,7 @@ QUANT_CONFIGS = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class QuantSpec:
     calibration_size: int = 256
     method: str = "minmax"
@@ -130,7 +130,7 @@ class QuantSpec:
         return out
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ExportSpec:
     """`precisions` are what each format writes where it supports them; the fp32 ONNX is always written (it
     is the reference and the source of every other artifact)."""

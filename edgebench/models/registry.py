@@ -8,7 +8,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 from edgebench.registry import Registry
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ModelEntry:
     """A named architecture: how to build it and what it is."""
 
@@ -28,7 +28,9 @@ MODELS: "Registry[ModelEntry]" = Registry("model")
 def register_model(name: str, build: Callable[..., Any], *, family: str, description: str,
                    input_size: int = 32, techniques: Tuple[str, ...] = (), variant: Optional[Any] = None,
                    **defaults: Any) -> ModelEntry:
-    return MODELS.add(name, ModelEntry(name, build, family, description, input_size, techniques, defaults, variant))
+    return MODELS.add(name, ModelEntry(name=name, build=build, family=family, description=description,
+                                       input_size=input_size, techniques=techniques, defaults=defaults,
+                                       variant=variant))
 
 
 def create_model(name: str, *, num_classes: int = 10, in_channels: int = 3, **overrides: Any):

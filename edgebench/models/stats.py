@@ -8,7 +8,7 @@ from dataclasses import dataclass
 _MAC_OPERATORS = {"conv", "linear", "matmul", "addmm", "bmm", "einsum"}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ModelStats:
     params: int
     macs: int
@@ -37,4 +37,4 @@ def model_stats(model, input_shape) -> ModelStats:
     finally:
         model.train(was_training)
     macs = sum(count for op, count in by_operator.items() if op in _MAC_OPERATORS)
-    return ModelStats(count_params(model), int(macs), int(sum(by_operator.values())))
+    return ModelStats(params=count_params(model), macs=int(macs), flops=int(sum(by_operator.values())))

@@ -19,7 +19,7 @@ from edgebench.export.manifest import validate
 RESULT_KIND = "edgebench.result"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class LoadedResult:
     path: Path
     document: Dict
@@ -68,7 +68,7 @@ def load_results(inputs: Sequence[str],
             continue
         seen[digest] = path
         check_result(document, str(path))
-        results.append(LoadedResult(path, document, digest))
+        results.append(LoadedResult(path=path, document=document, sha256=digest))
     if not results:
         raise EdgebenchError(f"no edgebench results found in {', '.join(inputs)}")
     return results

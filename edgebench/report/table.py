@@ -15,7 +15,7 @@ from edgebench.report.load import LoadedResult
 FORMAT_PREFERENCE = ("onnx", "tflite")  # the reference within a model: its fp32 ONNX, else its fp32 TFLite
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Row:
     device: str
     model: str
@@ -55,7 +55,7 @@ class Row:
         return (self.eval_sha256, self.eval_limit, self.emulated)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Failure:
     device: str
     model: str
@@ -79,11 +79,13 @@ def rows_from_results(results: Sequence[LoadedResult]) -> Tuple[List[Row], List[
             result_flags += (f"incomplete result{cause}: the run stopped after {len(doc['runs'])} artifact(s)",)
         threads = int(doc["settings"]["threads"])
         if not doc["runs"] and (doc.get("error") or not doc["complete"]):
-            failures.append(Failure(device, model, "(bundle)", doc.get("error") or "incomplete result with no "
-                                    "finished artifact", str(loaded.path)))
+            failures.append(Failure(device=device, model=model, artifact="(bundle)",
+                                    error=doc.get("error") or "incomplete result with no finished artifact",
+                                    source=str(loaded.path)))
         for run in doc["runs"]:
             if run["error"]:
-                failures.append(Failure(device, model, run["artifact"], run["error"], str(loaded.path)))
+                failures.append(Failure(device=device, model=model, artifact=run["artifact"], error=run["error"],
+                                        source=str(loaded.path)))
                 continue
             latency, accuracy = run["latency_ms"], run.get("accuracy")
             rows.append(Row(

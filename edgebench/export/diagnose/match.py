@@ -30,7 +30,7 @@ class TensorMatch:
     relative_diff: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class _Entry:
     name: str
     values: np.ndarray  # [N, *squeezed shape], float32
@@ -47,7 +47,7 @@ def _entry(name: str, values: np.ndarray) -> _Entry:
     flat = values.reshape(values.shape[0], -1).astype(np.float64)
     stats = np.stack([flat.max(axis=1), flat.min(axis=1), flat.mean(axis=1)], axis=1) if flat.shape[1] else \
         np.zeros((flat.shape[0], 3))
-    return _Entry(name, values, stats)
+    return _Entry(name=name, values=values, stats=stats)
 
 
 def _shape_key(entry: _Entry) -> Tuple[int, ...]:

@@ -56,8 +56,10 @@ def register_variants() -> None:
         if name in MODELS:
             raise EdgebenchError(f"{spec.source}: model '{name}' is already a built-in model; pick another name")
     for name, spec in specs.items():
-        MODELS.add(name, ModelEntry(name, partial(build_variant, spec), spec.base, spec.description, spec.input_size,
-                                    spec.techniques, {"input_size": spec.input_size}, spec))
+        MODELS.add(name, ModelEntry(name=name, build=partial(build_variant, spec), family=spec.base,
+                                    description=spec.description, input_size=spec.input_size,
+                                    techniques=spec.techniques, defaults={"input_size": spec.input_size},
+                                    variant=spec))
 
 
 def build_variant(spec: VariantSpec, *, num_classes: int = 10, in_channels: int = 3, input_size: int = 32):

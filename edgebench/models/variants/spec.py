@@ -16,7 +16,7 @@ STUDY_CLASSES = {"resnet101": 10, "vgg19": 100}  # the study's tables: CIFAR-10 
 ACTIVATIONS = ("relu", "relu6")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Run:
     """`count` residual blocks of one shape; the first carries the stride."""
 
@@ -26,7 +26,7 @@ class Run:
     stride: int = 1
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TailLayer:
     """A 1x1 convolution + BatchNorm (+ activation) between the last block and global average pooling."""
 
@@ -34,7 +34,7 @@ class TailLayer:
     act: Optional[str] = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ResNetArch:
     stem: str
     stem_width: int
@@ -46,7 +46,7 @@ class ResNetArch:
     fc_bias: bool = True
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class VggArch:
     plan: Tuple[Union[int, str], ...]
     layer: str
@@ -56,7 +56,7 @@ class VggArch:
     head_options: Dict[str, Any]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class StudyFigures:
     """The figures the study published for this variant, kept to compare against."""
 
@@ -67,7 +67,7 @@ class StudyFigures:
     accuracy: Optional[float] = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class VariantSpec:
     name: str
     base: str
@@ -165,8 +165,8 @@ def _study(top: _Reader) -> Optional[StudyFigures]:
         value = study.get(key, (int, float), None)
         return None if value is None else float(value)
 
-    return StudyFigures(study.positive("classes"), study.positive("params", None), number("mparams"),
-                        number("mflops"), number("accuracy"))
+    return StudyFigures(classes=study.positive("classes"), params=study.positive("params", None),
+                        mparams=number("mparams"), mflops=number("mflops"), accuracy=number("accuracy"))
 
 
 def _kind_and_options(section: _Reader, kinds: Mapping[str, Any], noun: str):
@@ -211,8 +211,8 @@ def _as_list(stage: Any):
 def _run(data: Any, where: str) -> Run:
     run = _Reader(data, where)
     run.unknown_keys({"n", "out", "hidden", "stride"})
-    return Run(run.positive("n", 1), run.positive("out"), run.positive("hidden"),
-               run.get("stride", int, 1, choices=(1, 2)))
+    return Run(count=run.positive("n", 1), out=run.positive("out"), hidden=run.positive("hidden"),
+               stride=run.get("stride", int, 1, choices=(1, 2)))
 
 
 def _tail(data: Any, where: str) -> TailLayer:
@@ -221,7 +221,7 @@ def _tail(data: Any, where: str) -> TailLayer:
     out = layer.get("out", (int, str))
     if isinstance(out, str) and out != "classes" or isinstance(out, int) and out < 1:
         layer.fail("out", f"is {out!r}: give a width or 'classes'")
-    return TailLayer(out, layer.get("act", str, None, choices=ACTIVATIONS))
+    return TailLayer(out=out, act=layer.get("act", str, None, choices=ACTIVATIONS))
 
 
 def _vgg(top: _Reader) -> VggArch:

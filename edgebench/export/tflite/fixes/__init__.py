@@ -14,18 +14,18 @@ from edgebench.export.tflite.fixes import channel_pad, fold, grouped_conv, names
 from edgebench.export.tflite.fixes.grouped_conv import ambiguous_grouped_convs, split_grouped_convs
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class GraphFix:
     name: str
     rewrite: Callable[[object], Tuple[object, int]]  # model -> (model, how many places were rewritten)
 
 
 FIXES: Tuple[GraphFix, ...] = (
-    GraphFix(fold.NAME, fold.fold_constants),
-    GraphFix(strided_slice.NAME, strided_slice.strided_slices_as_conv),
-    GraphFix(channel_pad.NAME, channel_pad.channel_pads_as_conv),
-    GraphFix(grouped_conv.NAME, grouped_conv.split_grouped_convs),
-    GraphFix(names.NAME, names.sanitise_node_names),
+    GraphFix(name=fold.NAME, rewrite=fold.fold_constants),
+    GraphFix(name=strided_slice.NAME, rewrite=strided_slice.strided_slices_as_conv),
+    GraphFix(name=channel_pad.NAME, rewrite=channel_pad.channel_pads_as_conv),
+    GraphFix(name=grouped_conv.NAME, rewrite=grouped_conv.split_grouped_convs),
+    GraphFix(name=names.NAME, rewrite=names.sanitise_node_names),
 )
 
 
