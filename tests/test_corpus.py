@@ -45,7 +45,8 @@ def test_corpus_is_complete_and_builds_at_32x32():
 # edgebench's own export (no onnxsim) keeps the class token's Expand behind Shape(input) -> Concat; with the batch
 # fixed to 1 that shape is constant, but unfolded it makes onnx2tf fail on the attention block's LayerNormalization
 # (the same file through onnxsim, or with the Shape node replaced by its constant, converts to 5.8e-7)
-KNOWN_FAILURES = {("vit-tiny", "python"): "onnx2tf: unfolded Shape(input) -> Expand of the class token"}
+# (model, route) -> why onnx2tf cannot convert it yet: a strict xfail, so a fix shows up as a failure here
+KNOWN_FAILURES: dict = {}
 
 
 def _corpus_cases():

@@ -10,6 +10,7 @@ ort = pytest.importorskip("onnxruntime")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 from edgebench.export.tflite.fixes import FIXES, apply_fixes  # noqa: E402
+from edgebench.export.tflite.fixes.ceil_pool import ceil_maxpools_edge_padded  # noqa: E402
 from edgebench.export.tflite.fixes.channel_pad import channel_pads_as_conv  # noqa: E402
 from edgebench.export.tflite.fixes.grouped_conv import split_grouped_convs  # noqa: E402
 from edgebench.export.tflite.fixes.strided_slice import strided_slices_as_conv  # noqa: E402
@@ -165,7 +166,7 @@ def test_apply_fixes_counts_each_rewrite_by_name():
     assert counts == {"strided_slices_as_conv": 1, "channel_pads_as_conv": 1}
     assert _ops(rewritten) == ["Conv", "Conv"]
     assert [fix.name for fix in FIXES] == ["constants_folded", "strided_slices_as_conv", "channel_pads_as_conv",
-                                           "grouped_convs_split", "node_names_sanitised"]
+                                           "grouped_convs_split", "ceil_maxpools_edge_padded", "node_names_sanitised"]
 
 
 def test_pad_amounts_computed_from_constants_are_folded_then_rewritten():
@@ -196,3 +197,29 @@ def test_node_names_tensorflow_refuses_are_renamed_and_tensors_kept():
     assert count == 1
     assert [n.name for n in rewritten.graph.node] == ["6/left/left.0/Relu", "ok.name/Neg"]
     assert [list(n.output) for n in rewritten.graph.node] == [["h"], ["y"]]
+
+
+@pytest.mark.parametrize("size, kernel, stride, ops", [
+    (14, 3, 2, ["Pad", "MaxPool"]),  # ceil adds a window: one edge row/column
+    (16, 3, 2, ["Pad", "MaxPool"]),
+    (13, 3, 2, ["MaxPool"]),  # ceil and floor agree: only the flag goes
+    (10, 2, 3, ["Pad", "MaxPool"]),
+])
+def test_ceil_mode_maxpool_becomes_edge_pad_and_floor_pool_exactly(size, kernel, stride, ops):
+    """SqueezeNet's pools: onnx2tf pads ceil mode with the lowest float, which wrecks int8 scales."""
+    out = -(-(size - kernel) // stride) + 1
+    out -= 1 if (out - 1) * stride >= size else 0
+    pool = helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=[kernel, kernel], strides=[stride, stride],
+                            ceil_mode=1)
+    model = _model([pool], [1, 4, size, size], [1, 4, out, out], opset=13)
+    rewritten, count = _rewrite_exactly(ceil_maxpools_edge_padded, model, (1, 4, size, size))
+    assert count == 1 and _ops(rewritten) == ops
+    assert all(a.name != "ceil_mode" for node in rewritten.graph.node for a in node.attribute)
+
+
+def test_floor_mode_and_padded_pools_are_left_alone():
+    floor = helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=[3, 3], strides=[2, 2])
+    assert ceil_maxpools_edge_padded(_model([floor], [1, 4, 14, 14], [1, 4, 6, 6]))[1] == 0
+    padded = helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1],
+                              ceil_mode=1)
+    assert ceil_maxpools_edge_padded(_model([padded], [1, 4, 14, 14], [1, 4, 8, 8]))[1] == 0

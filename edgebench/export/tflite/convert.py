@@ -67,15 +67,39 @@ def _conversion_env(work: Path) -> Iterator[None]:
 def _batch_of_one(model):
     """The graph onnx2tf gets takes one image: TFLite artifacts run one image at a time, and a dynamic batch
     sends onnx2tf down slower paths that fail on batched attention MatMuls (a small ViT) and take up to ten
-    times longer to convert."""
+    times longer to convert. `Shape` nodes of tensors whose shape is now static become constants (the class
+    token of a ViT takes its batch from the input's shape), and the constant folding fix folds what follows."""
+    import onnx
+    from onnx import helper, numpy_helper
+
     initializers = {init.name for init in model.graph.initializer}
     for value in [i for i in model.graph.input if i.name not in initializers] + list(model.graph.output):
         dims = value.type.tensor_type.shape.dim
         if len(dims) and not (dims[0].HasField("dim_value") and dims[0].dim_value > 0):
             dims[0].Clear()
             dims[0].dim_value = 1
-    del model.graph.value_info[:]  # shapes inferred for a dynamic batch; the fixes infer them again
+    del model.graph.value_info[:]  # shapes inferred for a dynamic batch; inferred again below
+    inferred = onnx.shape_inference.infer_shapes(model)
+    static = {}
+    for value in list(inferred.graph.value_info) + list(inferred.graph.input):
+        dims = value.type.tensor_type.shape.dim
+        if value.type.tensor_type.HasField("shape") and all(d.HasField("dim_value") and d.dim_value > 0
+                                                             for d in dims):
+            static[value.name] = [d.dim_value for d in dims]
+    for index, node in enumerate(model.graph.node):
+        if node.op_type == "Shape" and node.input[0] in static:
+            shape = static[node.input[0]]
+            start, end = _attribute_int(node, "start", 0), _attribute_int(node, "end", len(shape))
+            constant = numpy_helper.from_array(np.asarray(shape[start:end], np.int64), node.output[0])
+            model.graph.node[index].CopyFrom(helper.make_node("Constant", [], [node.output[0]], value=constant,
+                                                              name=node.name or None))
     return model
+
+
+def _attribute_int(node, name: str, default: int) -> int:
+    from edgebench.export.onnx_nodes import attribute
+
+    return int(attribute(node, name, default))
 
 
 def _sample_file(calibration_nchw: np.ndarray, mean, std, target: Path) -> None:
