@@ -1,8 +1,8 @@
 """Resize and normalisation, recorded so the device side reproduces them exactly.
 
 Host side: images are resized once (PIL bilinear) to the model's input size and kept as uint8.
-Device side: `(x / 255 - mean) / std` in float32, then the artifact's layout. The same formula lives in
-`device_agent.bundle`, the contract's other end.
+Device side: `(x / 255 - mean) / std` in float32, then the artifact's layout. It is written once, in
+`device_agent.bundle.prepare_inputs`, the contract's device end, which the host calls too.
 """
 
 from __future__ import annotations
@@ -73,8 +73,8 @@ def fit_normalisation(imageset: ImageSet, scale: float = 255.0) -> Tuple[Tuple[f
 
 
 def normalise(images: np.ndarray, preprocess: Preprocess) -> np.ndarray:
-    """uint8 NHWC -> float32 NCHW, the torch and ONNX input."""
-    mean = np.asarray(preprocess.mean, dtype=np.float32)
-    std = np.asarray(preprocess.std, dtype=np.float32)
-    x = (images.astype(np.float32) / np.float32(preprocess.scale) - mean) / std
-    return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+    """uint8 NHWC -> float32 NCHW, the torch and ONNX input: the agent's own formula, so host checks and device
+    runs feed every artifact the same numbers."""
+    from device_agent.bundle import prepare_inputs
+
+    return prepare_inputs(images, preprocess.as_dict(), "NCHW")
