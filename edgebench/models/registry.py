@@ -31,27 +31,3 @@ def register_model(name: str, build: Callable[..., Any], *, family: str, descrip
     return MODELS.add(name, ModelEntry(name=name, build=build, family=family, description=description,
                                        input_size=input_size, techniques=techniques, defaults=defaults,
                                        variant=variant))
-
-
-def create_model(name: str, *, num_classes: int = 10, in_channels: int = 3, **overrides: Any):
-    """Build a registered model with freshly initialised weights."""
-    from edgebench.models import _load_zoo
-
-    _load_zoo()
-    entry = MODELS.get(name)
-    kwargs = {**entry.defaults, **overrides}
-    return entry.build(num_classes=num_classes, in_channels=in_channels, **kwargs)
-
-
-def model_names() -> list:
-    from edgebench.models import _load_zoo
-
-    _load_zoo()
-    return MODELS.names()
-
-
-def model_entry(name: str) -> ModelEntry:
-    from edgebench.models import _load_zoo
-
-    _load_zoo()
-    return MODELS.get(name)

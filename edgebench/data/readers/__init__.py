@@ -2,27 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Callable
+from edgebench.data.readers import cifar, idx, imagefolder, npz  # noqa: F401  (each registers its format)
+from edgebench.data.readers.base import READERS, Reader
 
-from edgebench.data.imageset import ImageSet
-from edgebench.registry import Registry
-
-
-@dataclass(frozen=True, kw_only=True)
-class Reader:
-    name: str
-    detect: Callable[[Path], bool]
-    read: Callable[[Path, str], ImageSet]
-    layout: str  # what the reader expects, for error messages
-
-
-READERS: "Registry[Reader]" = Registry("data format")
-
-
-def _load() -> None:
-    from edgebench.data.readers import cifar, idx, imagefolder, npz  # noqa: F401
-
-
-_load()
+__all__ = ["READERS", "Reader"]

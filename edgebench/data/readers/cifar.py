@@ -9,7 +9,7 @@ from typing import List, Optional, Tuple
 import numpy as np
 
 from edgebench.data.imageset import ImageSet
-from edgebench.data.readers import READERS, Reader
+from edgebench.data.readers.base import READERS, Reader
 from edgebench.data.validate import Fields, checked_imageset
 from edgebench.errors import EdgebenchError
 

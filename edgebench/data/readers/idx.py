@@ -10,7 +10,7 @@ from typing import Optional
 import numpy as np
 
 from edgebench.data.imageset import ImageSet
-from edgebench.data.readers import READERS, Reader
+from edgebench.data.readers.base import READERS, Reader
 from edgebench.data.validate import Fields, checked_imageset
 from edgebench.errors import EdgebenchError
 

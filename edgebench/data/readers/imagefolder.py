@@ -8,7 +8,7 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from edgebench.data.imageset import ImageSet, split_indices
-from edgebench.data.readers import READERS, Reader
+from edgebench.data.readers.base import READERS, Reader
 from edgebench.data.validate import Fields, checked_imageset
 from edgebench.errors import EdgebenchError
 

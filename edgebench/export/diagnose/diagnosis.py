@@ -14,9 +14,9 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+import edgebench.export.diagnose.onnx_tensors as onnx_tensors
 from edgebench.errors import EdgebenchError
 from edgebench.export.diagnose.match import TensorMatch, match_tensors
-from edgebench.export.diagnose import onnx_tensors
 from edgebench.export.diagnose.onnx_tensors import OnnxGraph
 from edgebench.export.diagnose.report import Diagnosis, Divergence
 from edgebench.export.spec import Layout, Precision, parse_enum
