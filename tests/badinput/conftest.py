@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import shutil
 import subprocess
 from pathlib import Path
-from typing import Dict, Iterable, Optional, Tuple
+from typing import Dict, Iterable, Iterator, Optional, Tuple
 
 import pytest
 
@@ -58,37 +60,37 @@ def one_error_line(output: str, *, prefix: str = "error:") -> str:
     return lines[0]
 
 
-@pytest.fixture
-def tiny_tmpfs(tmp_path):
-    """A 256 KiB tmpfs (a real full disk); skipped where mounting is not allowed (not root)."""
-    mount = tmp_path / "small-disk"
-    mount.mkdir()
-    if os.geteuid() != 0:
+@contextlib.contextmanager
+def mounted_tmpfs(folder: Path, options: str) -> Iterator[Path]:
+    """A real tmpfs at `folder` (`size=64k`, `ro,size=64k`, ...), unmounted afterwards; skipped without root."""
+    if os.geteuid() != 0 or shutil.which("mount") is None:
         pytest.skip("mounting a tmpfs needs root")
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)], capture_output=True)
+    folder.mkdir(exist_ok=True)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)], capture_output=True)
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
     try:
-        yield mount
+        yield folder
     finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+@pytest.fixture
+def tiny_tmpfs(tmp_path):
+    """A 256 KiB tmpfs (a real full disk); skipped where mounting is not allowed (not root)."""
+    with mounted_tmpfs(tmp_path / "small-disk", "size=256k") as mount:
+        yield mount
 
 
 @pytest.fixture
 def read_only_dir(tmp_path):
     """A read-only folder: a read-only tmpfs as root (permission bits do not stop root), chmod 555 otherwise."""
     folder = tmp_path / "read-only"
-    folder.mkdir()
     if os.geteuid() == 0:
-        done = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(folder)],
-                              capture_output=True)
-        if done.returncode != 0:
-            pytest.skip(f"cannot mount a read-only tmpfs here: {done.stderr.decode().strip()}")
-        try:
+        with mounted_tmpfs(folder, "ro,size=64k"):
             yield folder
-        finally:
-            subprocess.run(["umount", "-l", str(folder)], check=False)
     else:
+        folder.mkdir()
         folder.chmod(0o555)
         try:
             yield folder

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -14,33 +13,22 @@ from pathlib import Path
 
 import pytest
 
+from .conftest import mounted_tmpfs
 from .test_agent_bundle import FAST, ROOT, agent, bundle, pristine, snapshot  # noqa: F401 (fixtures)
-
-
-def _mount_tmpfs(folder: Path, options: str) -> None:
-    if os.geteuid() != 0 or shutil.which("mount") is None:
-        pytest.skip("mounting a small tmpfs needs root")
-    folder.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)], capture_output=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
 
 
 @pytest.fixture
 def small_disk(tmp_path):
-    folder = tmp_path / "disk"
-    _mount_tmpfs(folder, "size=64k")
-    yield folder
-    subprocess.run(["umount", str(folder)], check=True)
+    with mounted_tmpfs(tmp_path / "disk", "size=64k") as folder:
+        yield folder
 
 
 @pytest.fixture
 def read_only(tmp_path):
     folder = tmp_path / "read-only"
     if os.geteuid() == 0:
-        _mount_tmpfs(folder, "ro,size=64k")
-        yield folder, "the file system is read-only"
-        subprocess.run(["umount", str(folder)], check=True)
+        with mounted_tmpfs(folder, "ro,size=64k"):
+            yield folder, "the file system is read-only"
     else:
         folder.mkdir()
         folder.chmod(0o555)
