@@ -1,8 +1,13 @@
 """`device-agent run BUNDLE` / `python -m device_agent run BUNDLE`: timed inference -> result JSON.
 
-Exit codes: 0 every artifact measured; 1 a bundle, artifact or write failed (the result says which);
+Each configuration (an artifact with one setting of the sweep: --threads, --xnnpack, --ort-graph-optimization,
+--ort-execution-mode) gets its own measuring process; all are timed in interleaved rounds, and each median
+comes with a 95 % confidence interval, a stability verdict and a ranking against the fastest.
+
+Exit codes: 0 every configuration measured; 1 a bundle, artifact or write failed (the result says which);
 2 an option was refused (nothing measured or written); 130 interrupted, 128+N terminated by signal N
-(finished artifacts kept in the result, marked incomplete).
+(the result is saved after every round: an interrupted one keeps the finished configurations and each other
+configuration's rounds so far, marked `partial`; `--resume` keeps the finished ones and measures the others again).
 """
 
 from __future__ import annotations
@@ -26,8 +31,11 @@ from device_agent.bundle import load_bundle
 from device_agent.device_info import device_facts
 from device_agent.errors import AgentError, UsageError
 from device_agent.fileio import check_target, dumps_json, write_json_atomic
-from device_agent.isolation import CHILD_COMMAND, child_main
+from device_agent.configs import EXECUTION_MODES, GRAPH_OPTIMIZATIONS, Sweep, parse_choices, parse_threads, \
+    parse_xnnpack
+from device_agent.isolation import CHILD_COMMAND, SESSION_COMMAND, child_main, session_main
 from device_agent.protocol import TimingSettings
+from device_agent.rounds import describe_run, ranking_line
 from device_agent.runner import RunOptions, bundle_summary, new_result, resume_from, run_bundle, select_artifacts
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -107,8 +115,16 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="time every artifact of a bundle and score it on the bundled images")
     run.add_argument("bundle", help="bundle folder written by `edgebench export`")
     run.add_argument("--out", help="result file, or a folder for an automatically named one")
-    run.add_argument("--artifacts", help="comma-separated artifact names (default: all)")
-    run.add_argument("--threads", type=int, default=1, help="intra-op threads (default 1; 0: the runtime's choice)")
+    run.add_argument("--artifacts", help="comma-separated artifact names (default: all); a name given twice is "
+                                          "measured twice, the second labelled NAME#2")
+    run.add_argument("--threads", default="1",
+                     help="intra-op threads, one or a list to sweep, e.g. 1,2,4 (default 1; 0: the runtime's choice)")
+    run.add_argument("--xnnpack", default="on",
+                     help="TFLite: XNNPACK delegate on, off, or on,off to sweep (default on)")
+    run.add_argument("--ort-graph-optimization", default="all",
+                     help=f"ONNX Runtime graph optimisation level(s): {', '.join(GRAPH_OPTIMIZATIONS)} (default all)")
+    run.add_argument("--ort-execution-mode", default="sequential",
+                     help=f"ONNX Runtime execution mode(s): {', '.join(EXECUTION_MODES)} (default sequential)")
     run.add_argument("--backend", help=f"force a backend: {', '.join(sorted(BACKENDS))} (null: harness overhead)")
     defaults = TimingSettings()  # the harness's defaults, defined once
     run.add_argument("--warmup-runs", type=int, default=defaults.warmup_runs)
@@ -120,9 +136,25 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-accuracy", action="store_true", help="skip the accuracy pass")
     run.add_argument("--samples", action="store_true", help="keep every latency sample in the result")
     run.add_argument("--affinity", type=_int_list, help="pin to these CPUs, e.g. 2,3 (Linux)")
-    run.add_argument("--cooldown", type=float, default=0.0, help="seconds to rest between artifacts")
+    run.add_argument("--rounds", type=int, default=10,
+                     help="interleaved rounds; each configuration runs 1/R of the timing budget per round (default 10)")
+    run.add_argument("--target-ci", type=float, metavar="PCT",
+                     help="add rounds until every p50's 95 %% interval half-width is at most PCT %% of it "
+                          "(within --max-seconds of timed time per configuration)")
+    run.add_argument("--no-interleave", action="store_true",
+                     help="one configuration at a time, its process closed before the next (less memory)")
+    run.add_argument("--sustained", type=float, metavar="SECONDS",
+                     help="after the rounds, run each configuration continuously this long, recording latency, "
+                          "temperature, frequency and throttling once a second")
+    run.add_argument("--profile", action="store_true", help="per-layer profile of each configuration")
+    run.add_argument("--profile-runs", type=int, default=50, help="inferences the profile averages (default 50)")
+    run.add_argument("--cooldown", default="0",
+                     help="rest before the rounds, each sustained run (and each configuration with "
+                          "--no-interleave): seconds, e.g. 45, or a temperature, e.g. 45C (wait, at most 600 s, "
+                          "until the hottest zone is at or below it)")
     run.add_argument("--device-name", help="name for this device in reports (default: hostname)")
-    run.add_argument("--resume", help="an earlier, incomplete result of this bundle: its finished artifacts are kept")
+    run.add_argument("--resume", help="an earlier, incomplete result of this bundle: its finished configurations are "
+                                       "kept, those cut off in their rounds are measured again")
     run.add_argument("--quiet", action="store_true", help="print only the result path")
     commands.add_parser("info", help="print this device's facts as JSON")
     return parser
@@ -153,6 +185,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == [CHILD_COMMAND]:
         return child_main()
+    if argv[:1] == [SESSION_COMMAND]:
+        return session_main()
     args = build_parser().parse_args(argv)
     if args.command == "info":
         return EXIT_OK if _emit(dumps_json(device_facts())) else EXIT_BROKEN_PIPE
@@ -164,14 +198,57 @@ def _cpu_ranges(cpus: List[int]) -> str:
         else f"{cpus[0]}-{cpus[-1]}"
 
 
+def _cooldown(text: str):
+    """`45` (seconds) -> (45.0, None); `45C` (degrees Celsius) -> (0.0, 45.0)."""
+    number, celsius = (text[:-1], True) if text[-1:] in ("C", "c") else (text, False)
+    try:
+        value = float(number)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0 or (celsius and not 0 < value < 150):
+        raise UsageError(f"--cooldown {text} is out of range: give seconds (a finite number, 0 or more, e.g. 45) "
+                         "or a temperature between 0 and 150 C (e.g. 45C)")
+    return (0.0, value) if celsius else (value, None)
+
+
+def _needs(module: str, flag: str) -> None:
+    """A flag whose work lives in an optional module of this agent: refuse it up front if the module is absent."""
+    import importlib.util
+
+    if importlib.util.find_spec(f"device_agent.{module}") is None:
+        raise UsageError(f"{flag} needs device_agent/{module}.py, which this copy of the agent lacks: "
+                         "copy the whole device_agent folder")
+
+
+def _sweep(args) -> Sweep:
+    return Sweep(threads=parse_threads(args.threads), xnnpack=parse_xnnpack(args.xnnpack),
+                 ort_graph_optimization=parse_choices("--ort-graph-optimization", args.ort_graph_optimization,
+                                                      GRAPH_OPTIMIZATIONS),
+                 ort_execution_mode=parse_choices("--ort-execution-mode", args.ort_execution_mode, EXECUTION_MODES))
+
+
 def options_from_args(args) -> RunOptions:
     """The run's settings, each checked: UsageError names the first one out of range."""
-    if args.threads < 0:
-        raise UsageError(f"--threads {args.threads} is out of range: give 0 (the runtime's choice) or more")
+    sweep = _sweep(args)
     if args.eval_limit is not None and args.eval_limit < 1:
         raise UsageError(f"--eval-limit {args.eval_limit} is out of range: give 1 or more, or leave it out for all")
-    if not math.isfinite(args.cooldown) or args.cooldown < 0:
-        raise UsageError(f"--cooldown {args.cooldown} is out of range: give a finite number of seconds, 0 or more")
+    cooldown_seconds, cooldown_temperature = _cooldown(args.cooldown)
+    if cooldown_temperature is not None:
+        _needs("sensors", "--cooldown with a temperature")
+    if args.rounds < 1:
+        raise UsageError(f"--rounds {args.rounds} is out of range: give 1 or more")
+    if args.target_ci is not None and not (math.isfinite(args.target_ci) and 0 < args.target_ci < 100):
+        raise UsageError(f"--target-ci {args.target_ci:g} is out of range: give a percentage of the p50 above 0 "
+                         "and below 100, e.g. 2")
+    if args.sustained is not None:
+        if not math.isfinite(args.sustained) or args.sustained <= 0:
+            raise UsageError(f"--sustained {args.sustained:g} is out of range: give a finite number of seconds, "
+                             "more than 0, e.g. 600")
+        _needs("sustained", "--sustained")
+    if args.profile_runs < 1:
+        raise UsageError(f"--profile-runs {args.profile_runs} is out of range: give 1 or more")
+    if args.profile:
+        _needs("profiling", "--profile")
     if args.backend is not None and args.backend not in BACKENDS:
         raise UsageError(f"--backend '{args.backend}' is unknown; valid: {', '.join(sorted(BACKENDS))}")
     if args.affinity is not None:
@@ -185,11 +262,13 @@ def options_from_args(args) -> RunOptions:
     timing = TimingSettings(warmup_runs=args.warmup_runs, warmup_seconds=args.warmup_seconds,
                             min_runs=args.min_runs, min_seconds=args.min_seconds, max_seconds=args.max_seconds)
     timing.check()
-    return RunOptions(threads=args.threads, timing=timing, backend=args.backend,
+    return RunOptions(sweep=sweep, timing=timing, backend=args.backend,
                       artifacts=[a for a in (args.artifacts or "").split(",") if a] or None,
                       eval_limit=args.eval_limit, accuracy=not args.no_accuracy, keep_samples=args.samples,
-                      affinity=args.affinity, cooldown_seconds=args.cooldown,
-                      device_name=args.device_name or socket.gethostname())
+                      affinity=args.affinity, cooldown_seconds=cooldown_seconds,
+                      cooldown_temperature_c=cooldown_temperature, device_name=args.device_name or socket.gethostname(),
+                      rounds=args.rounds, target_ci_pct=args.target_ci, interleave=not args.no_interleave,
+                      sustained_seconds=args.sustained, profile_runs=args.profile_runs if args.profile else None)
 
 
 def _result_path(args, options: RunOptions) -> str:
@@ -202,21 +281,25 @@ def _result_path(args, options: RunOptions) -> str:
 
 
 class _Saver:
-    """Saves the result before the first artifact and after each one. The first save must succeed (a place
-    that cannot take the result fails before anything is measured); a later failure is reported and the
-    measuring goes on, since the final save in `_finish` tries again and prints the result if it cannot."""
+    """Saves the result before the first round, then after every round and finished configuration. The first
+    save must succeed (a place that cannot take the result fails before anything is measured); a later failure
+    is reported once and the measuring goes on, since the next save and the final one in `_finish` try again,
+    and the result is printed if it still cannot be saved."""
 
     def __init__(self, out: str, say: Callable[[str], None]):
-        self.out, self.say, self.saved = out, say, False
+        self.out, self.say, self.saved, self.failing = out, say, False, False
 
     def __call__(self, partial: Dict) -> None:
         try:
             write_json_atomic(self.out, partial)
-            self.saved = True
+            self.saved, self.failing = True, False
         except AgentError as exc:
             if not self.saved:
                 raise
-            self.say(f"warning: {exc}; measuring goes on, the result will be printed if it still cannot be saved")
+            if not self.failing:  # said once, not after every round, until a save succeeds again
+                self.say(f"warning: {exc}; measuring goes on, the result will be printed if it still cannot be "
+                         "saved")
+            self.failing = True
 
 
 def _run(args) -> int:
@@ -236,9 +319,19 @@ def _run(args) -> int:
                 result["runs"] = resume_from(_read_json(args.resume), bundle, result, args.resume)
             model = bundle.manifest["model"]["name"]
             emulated = " - EMULATED: latency is not comparable with real devices" if result["emulated"] else ""
+            threads = ",".join(map(str, options.sweep.threads))
+            order = f"{options.rounds} interleaved rounds" if options.interleave else \
+                f"{options.rounds} rounds, one configuration at a time"
             say(f"device-agent {__version__}: {model} from {args.bundle} on {result['device']['name']} "
-                f"({result['device']['machine']}, {options.threads} thread(s)){emulated}")
+                f"({result['device']['machine']}, {threads} thread(s), {order}){emulated}")
             run_bundle(bundle, options, result, progress=say, save=_Saver(out, say))
+            if options.interleave:
+                for run in result["runs"]:
+                    say(describe_run(run))
+            ranking = ranking_line(result.get("comparison"))
+            if ranking:
+                say(ranking if options.interleave else
+                    f"{ranking} (measured one after another, not interleaved: drift between them is not cancelled)")
     except (Exception, KeyboardInterrupt, Terminated) as exc:
         failure = exc
     return _finish(result, out, failure, say)
@@ -259,9 +352,22 @@ def _verdict(result: Optional[Dict], failure: Optional[BaseException]):
         return EXIT_FAILED, text, f"error: unexpected {text}"
     failed = [run for run in result["runs"] if run["error"]]
     if failed:
-        return EXIT_FAILED, None, (f"error: {len(failed)} of {len(result['runs'])} artifact(s) failed: "
-                                   f"{failed[0]['artifact']}: {failed[0]['error']}")
+        swept = any(run.get("config", run["artifact"]) != run["artifact"] for run in result["runs"])
+        return EXIT_FAILED, None, (f"error: {len(failed)} of {len(result['runs'])} "
+                                   f"{'configuration(s)' if swept else 'artifact(s)'} failed: "
+                                   f"{failed[0].get('config') or failed[0]['artifact']}: {failed[0]['error']}")
     return EXIT_OK, None, None
+
+
+def _kept(runs: List[Dict]) -> str:
+    """`1 finished run(s) and 2 partial (3 of 10 rounds)`: what an interrupted result holds."""
+    partial = [run["partial"] for run in runs if run.get("partial")]
+    text = f"{len(runs) - len(partial)} finished run(s)"
+    if partial:
+        done = sorted({entry["rounds_done"] for entry in partial})
+        rounds = str(done[0]) if len(done) == 1 else f"{done[0]}-{done[-1]}"
+        text += f" and {len(partial)} partial ({rounds} of {partial[0]['rounds_planned']} rounds)"
+    return text
 
 
 def _finish(result: Optional[Dict], out: str, failure: Optional[BaseException], say) -> int:
@@ -282,7 +388,7 @@ def _finish(result: Optional[Dict], out: str, failure: Optional[BaseException], 
                 say(f"warning: {flag}")
             _emit(out + "\n")
         elif saved and (code == EXIT_INTERRUPTED or isinstance(failure, Terminated)):
-            line = f"{line}: {len(result['runs'])} finished run(s) saved to {out} (marked incomplete)"
+            line = f"{line}: {_kept(result['runs'])} saved to {out} (marked incomplete)"
     if line:
         with contextlib.suppress(OSError):
             print(line, file=sys.stderr, flush=True)

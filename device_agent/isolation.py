@@ -1,23 +1,29 @@
 """Work that may crash natively (a runtime loading a model, a runtime's import) runs in a fresh interpreter,
-`python -m device_agent _child`, so a SIGSEGV or SIGABRT costs that piece of work, not the whole run.
+so a SIGSEGV or SIGABRT costs that piece of work, not the whole run.
 
-The request goes in as JSON on the child's stdin; the answer comes back as JSON on its original stdout, which
-the child keeps for itself (whatever a runtime prints goes to stderr instead). The timed loop runs entirely
-inside the child, so isolation adds nothing to what is measured.
+Two kinds of child: `python -m device_agent _child` answers one JSON request (`call`, used for version
+probes); `python -m device_agent _measure` is a `Child` that stays alive and answers JSON lines, one request
+line on its stdin -> one answer line, so one configuration keeps its loaded model across interleaved rounds.
+Either way the answer goes out on the child's original stdout, which the child keeps for itself (whatever a
+runtime prints goes to stderr instead). The timed loop runs entirely inside the child, so isolation adds
+nothing to what is measured, and an idle child blocks on its stdin, so it takes nothing from the one at work.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
+import time
 from typing import Any, Callable, Dict, Optional
 
 from device_agent.errors import AgentError
 
 CHILD_COMMAND = "_child"
+SESSION_COMMAND = "_measure"
 EXIT_CHILD_INTERRUPTED = 130
 
 
@@ -81,11 +87,97 @@ def call(request: Dict[str, Any], timeout: Optional[float] = None, quiet: bool =
     return document
 
 
+def _answer_of(text: bytes) -> Dict[str, Any]:
+    try:
+        document = json.loads(text.decode("utf-8"))
+    except ValueError:
+        raise ChildFailed("answered with something that is not JSON") from None
+    if not isinstance(document, dict):
+        raise ChildFailed("answered with something that is not a JSON object")
+    if "failed" in document:
+        raise AgentError(document["failed"])
+    return document
+
+
+class Child:
+    """A long-lived `_measure` process. `request` sends one JSON line and returns the answer line as a dict;
+    ChildFailed when the child dies or passes the timeout (it is stopped then), AgentError when it reports a
+    failure of its own (it stays usable). An interruption of this process while waiting stops the child."""
+
+    def __init__(self, quiet: bool = False):
+        self._pending = b""
+        self.started_ns = time.perf_counter_ns()  # before Popen: cold start counts the interpreter's start
+        self.process = subprocess.Popen([sys.executable, "-m", "device_agent", SESSION_COMMAND],
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        stderr=subprocess.DEVNULL if quiet else None, env=_environment())
+
+    def request(self, message: Dict[str, Any], timeout: Optional[float] = None) -> Dict[str, Any]:
+        try:
+            self.process.stdin.write(json.dumps(message, allow_nan=False).encode("utf-8") + b"\n")
+            self.process.stdin.flush()
+        except OSError:  # the child is gone already
+            failure = self._died()
+            self.close()
+            raise failure from None
+        try:
+            line = self._read_line(timeout)
+            return _answer_of(line)
+        except AgentError as exc:
+            if isinstance(exc, ChildFailed):
+                self.close()
+            raise
+        except BaseException:  # an interruption while waiting: this child is finished too
+            self.close()
+            raise
+
+    def _read_line(self, timeout: Optional[float]) -> bytes:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        descriptor = self.process.stdout.fileno()
+        chunks = [self._pending]  # an answer of many samples spans many reads: joined once, at the end
+        while b"\n" not in chunks[-1]:
+            wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+            ready, _, _ = select.select([descriptor], [], [], wait)
+            if not ready:
+                raise ChildFailed(f"gave no answer within {timeout:g} s (stopped)")
+            chunk = os.read(descriptor, 1 << 20)
+            if not chunk:
+                raise self._died()
+            chunks.append(chunk)
+        line, self._pending = b"".join(chunks).split(b"\n", 1)
+        return line
+
+    def _died(self) -> BaseException:
+        try:
+            returncode = self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            _stop(self.process)
+            returncode = self.process.returncode
+        if returncode in (EXIT_CHILD_INTERRUPTED, -signal.SIGINT):
+            return KeyboardInterrupt()
+        return ChildFailed(describe_exit(returncode))
+
+    def close(self) -> None:
+        """Ask the child to leave (closing its stdin is enough), then stop it if it does not."""
+        if self.process.poll() is None:
+            try:
+                self.process.stdin.close()
+            except OSError:
+                pass
+            try:
+                self.process.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                _stop(self.process)
+        for stream in (self.process.stdin, self.process.stdout):
+            try:
+                stream.close()
+            except OSError:
+                pass
+
+
 def _handlers() -> Dict[str, Callable[[Dict[str, Any]], Dict[str, Any]]]:
     from device_agent.device_info import probe_version
-    from device_agent.runner import measure_request
 
-    return {"measure": measure_request, "version": probe_version}
+    return {"version": probe_version}
 
 
 def child_main() -> int:
@@ -105,4 +197,35 @@ def child_main() -> int:
         return EXIT_CHILD_INTERRUPTED
     with os.fdopen(answer_fd, "w", encoding="utf-8") as channel:
         channel.write(text)
+    return 0
+
+
+def session_main() -> int:
+    """Entry point of `python -m device_agent _measure`: answer request lines until `close` or end of input."""
+    from device_agent.measure import Measurement
+
+    answer_channel = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    os.dup2(2, 1)  # a runtime's own prints must not mix with the answers
+    sys.stdout = sys.stderr
+    measurement = Measurement()
+    try:
+        for line in sys.stdin.buffer:
+            request = json.loads(line.decode("utf-8"))
+            try:
+                text = json.dumps(measurement.handle(request), allow_nan=False)
+            except AgentError as exc:
+                text = json.dumps({"failed": str(exc)})
+            except Exception as exc:  # reported to the parent as one line, recorded for this configuration only
+                text = json.dumps({"failed": f"{type(exc).__name__}: {exc}".splitlines()[0]})
+            try:
+                answer_channel.write(text + "\n")
+                answer_channel.flush()
+            except OSError:  # the parent has gone: nobody to answer
+                return 0
+            if request.get("cmd") == "close":
+                break
+    except KeyboardInterrupt:
+        return EXIT_CHILD_INTERRUPTED
+    finally:
+        measurement.close()
     return 0

@@ -1,33 +1,31 @@
-"""One bundle on this device: every artifact (or the ones named) loaded, timed and scored."""
+"""One bundle on this device: every configuration (artifact x setting) loaded, timed in rounds and scored."""
 
 from __future__ import annotations
 
 import datetime as _dt
-import gc
 import json
 import os
 import time
 from dataclasses import asdict, dataclass
 from typing import Callable, Dict, List, Optional, Sequence
 
-import numpy as np
-
 from device_agent import RESULT_SCHEMA_MINOR, RESULT_SCHEMA_VERSION, __version__
-from device_agent.backends import FORMAT_BACKENDS, backend_for, first_line
-from device_agent.bundle import Bundle, load_bundle, load_eval, prepare_inputs, verify_file
+from device_agent.backends import FORMAT_BACKENDS
+from device_agent.bundle import Bundle, load_eval
+from device_agent.configs import Configuration, Sweep, configurations
 from device_agent.device_info import device_facts, temperatures, throttled
 from device_agent.errors import AgentError, UsageError
-from device_agent.isolation import ChildFailed, call
-from device_agent.memory import peak_rss_mb, reset_peak, rss_mb
-from device_agent.protocol import TimingSettings, summarize, timed_loop, warm_up
+from device_agent.protocol import TimingSettings
+from device_agent.rounds import Schedule, measure_all
 from device_agent.schema import validate
 
 TEMPERATURE_RISE_FLAG_C = 10.0
+COOLDOWN_TEMPERATURE_TIMEOUT_S = 600.0
 
 
 @dataclass(frozen=True)
 class RunOptions:
-    threads: int = 1
+    sweep: Sweep = Sweep()
     timing: TimingSettings = TimingSettings()
     backend: Optional[str] = None
     artifacts: Optional[Sequence[str]] = None
@@ -36,7 +34,18 @@ class RunOptions:
     keep_samples: bool = False
     affinity: Optional[Sequence[int]] = None
     cooldown_seconds: float = 0.0
+    cooldown_temperature_c: Optional[float] = None  # rest until the hottest zone is at or below this instead
     device_name: Optional[str] = None
+    rounds: int = 10
+    target_ci_pct: Optional[float] = None
+    interleave: bool = True
+    sustained_seconds: Optional[float] = None
+    profile_runs: Optional[int] = None  # None: no per-layer profile
+
+    @property
+    def threads(self) -> int:
+        """The first thread count of the sweep: the one a result without a sweep was measured with."""
+        return self.sweep.threads[0]
 
 
 def bundle_summary(bundle_path: str, bundle: Optional[Bundle]) -> Dict:
@@ -64,7 +73,11 @@ def settings_of(options: RunOptions) -> Dict:
     return {"threads": options.threads, "batch_size": 1, "backend": options.backend,
             "affinity": list(options.affinity) if options.affinity else None,
             "cooldown_seconds": options.cooldown_seconds, "eval_limit": options.eval_limit,
-            "accuracy": options.accuracy, **asdict(options.timing)}
+            "accuracy": options.accuracy, **asdict(options.timing),
+            "rounds": options.rounds, "target_ci_pct": options.target_ci_pct, "interleave": options.interleave,
+            "sweep": options.sweep.to_json(), "sustained_seconds": options.sustained_seconds,
+            "profile": options.profile_runs is not None, "profile_runs": options.profile_runs,
+            "cooldown_temperature_c": options.cooldown_temperature_c}
 
 
 def select_artifacts(bundle: Bundle, names: Optional[Sequence[str]]) -> List[Dict]:
@@ -79,85 +92,27 @@ def select_artifacts(bundle: Bundle, names: Optional[Sequence[str]]) -> List[Dic
     return [known[n] for n in names]
 
 
-def blank_run(artifact: Dict, options: RunOptions) -> Dict:
-    return {"artifact": artifact.get("name", artifact.get("file", "?")), "file": artifact.get("file"),
+def blank_run(config: Configuration, options: RunOptions) -> Dict:
+    artifact = config.artifact
+    return {"artifact": artifact.get("name", artifact.get("file", "?")), "config": config.label,
+            "setting": config.setting.to_json(), "file": artifact.get("file"),
             "format": artifact.get("format") if artifact.get("format") in ("onnx", "tflite") else "unknown",
             "precision": str(artifact.get("precision")),
             "backend": options.backend or FORMAT_BACKENDS.get(str(artifact.get("format")), "?"),
             "backend_version": None, "error": None, "file_bytes": artifact.get("bytes"),
-            "export_check": artifact.get("check")}
-
-
-def run_artifact(bundle: Bundle, artifact: Dict, options: RunOptions, images: Optional[np.ndarray],
-                 labels: Optional[np.ndarray]) -> Dict:
-    run = blank_run(artifact, options)
-    backend = None
-    try:
-        backend = backend_for(str(artifact.get("format")), options.backend)
-        run["backend"], run["backend_version"] = backend.name, backend.version()
-        path = verify_file(bundle, artifact)
-        if images is None:
-            raise AgentError("the evaluation set could not be read, so there is no input to run")
-        layout = artifact["input"]["layout"]
-        inputs = prepare_inputs(images, bundle.manifest["preprocess"], layout)
-        gc.collect()
-        reset_ok = reset_peak()
-        rss_before = rss_mb()
-        tick = time.perf_counter_ns()
-        backend.load(path, options.threads)
-        run["load_ms"] = round((time.perf_counter_ns() - tick) / 1e6, 3)
-        run["delegate"] = getattr(backend, "delegate", None)
-        rss_loaded = rss_mb()
-        _check_shape(backend.input_shape(), inputs.shape[1:], run["artifact"])
-        single = backend.prepare(inputs[:1])
-        tick = time.perf_counter_ns()
-        backend.invoke(single)
-        run["first_inference_ms"] = round((time.perf_counter_ns() - tick) / 1e6, 3)
-        run["warmup"] = warm_up(lambda: backend.invoke(single), options.timing)
-        samples = timed_loop(lambda: backend.invoke(single), options.timing)
-        run["latency_ms"] = summarize(samples)
-        if options.keep_samples:
-            run["samples_ms"] = [round(s / 1e6, 5) for s in samples]
-        peak, method = peak_rss_mb(reset_ok)
-        run["memory"] = {"rss_before_load_mb": rss_before, "rss_after_load_mb": rss_loaded, "peak_rss_mb": peak,
-                         "peak_method": method, "model_file_mb": round(os.path.getsize(path) / 2**20, 4)}
-        run["accuracy"] = _accuracy(backend, inputs, labels) if options.accuracy and backend.name != "null" else None
-    except AgentError as exc:
-        run["error"] = str(exc)
-    except Exception as exc:  # a runtime failing mid-run: recorded in the result, never a traceback
-        run["error"] = f"{type(exc).__name__}: {first_line(exc)}"
-    finally:
-        if backend is not None:
-            backend.close()
-    return run
-
-
-def _check_shape(model_shape: List[int], input_shape, name: str) -> None:
-    if not model_shape:
-        return
-    expected = [d for d in model_shape[1:]]
-    if len(expected) != len(input_shape) or any(e > 0 and e != a for e, a in zip(expected, input_shape)):
-        raise AgentError(f"{name} expects input {model_shape}, but the bundle's images give "
-                         f"[1, {', '.join(map(str, input_shape))}]: the manifest and model disagree")
-
-
-def _accuracy(backend, inputs: np.ndarray, labels: np.ndarray) -> Dict:
-    """A separate pass over the evaluation set, batched where the model allows it; not timed."""
-    step = backend.max_batch or 64
-    correct = 0
-    for start in range(0, len(inputs), step):
-        logits = backend.finish(backend.invoke(backend.prepare(inputs[start:start + step])))
-        correct += int((logits.reshape(len(logits), -1).argmax(1) == labels[start:start + step]).sum())
-    return {"top1": round(correct / max(1, len(labels)), 6), "correct": correct, "count": int(len(labels))}
+            "export_check": artifact.get("check"), "quantization": artifact.get("quantization"),
+            "sustained": None, "profile": None}
 
 
 # Settings that change what a run measures: a resumed result must have been measured with the same ones.
 RESUME_SETTINGS = ("threads", "batch_size", "backend", "affinity", "eval_limit", "accuracy", "warmup_runs",
-                   "warmup_seconds", "min_runs", "min_seconds", "max_seconds")
+                   "warmup_seconds", "min_runs", "min_seconds", "max_seconds", "rounds", "target_ci_pct",
+                   "interleave", "sweep", "sustained_seconds", "profile_runs")
 
 
 def resume_from(previous: Dict, bundle: Bundle, result: Dict, source: str = "the result to resume") -> List[Dict]:
-    """The finished, error-free runs of an earlier result of this same bundle, device and settings."""
+    """The error-free runs of an earlier result of this same bundle, device and settings, marked `resumed`; those
+    still `partial` (cut off in their rounds) are for `run_bundle` to measure again."""
     try:
         validate(previous, "result", source)
     except AgentError as exc:
@@ -180,72 +135,73 @@ def resume_from(previous: Dict, bundle: Bundle, result: Dict, source: str = "the
     return [dict(run, resumed=True) for run in previous.get("runs", []) if not run.get("error")]
 
 
-def options_to_json(options: RunOptions) -> Dict:
-    document = asdict(options)
-    document["artifacts"] = list(options.artifacts) if options.artifacts else None
-    document["affinity"] = list(options.affinity) if options.affinity else None
-    return document
+def run_key(run: Dict) -> str:
+    """What identifies a run within a result: its configuration (a result older than configurations: its
+    artifact, the label such a configuration has today)."""
+    return run.get("config") or run["artifact"]
 
 
-def options_from_json(document: Dict) -> RunOptions:
-    return RunOptions(**dict(document, timing=TimingSettings(**document["timing"])))
+class Cooldown:
+    """A rest before a measured block: a fixed time, or until the hottest zone is at or below a temperature
+    (bounded); each rest is recorded in the result's `cooldowns`."""
 
+    def __init__(self, options: RunOptions, result: Dict, progress: Callable[[str], None]):
+        self.options, self.result, self.progress = options, result, progress
 
-def measure_isolated(bundle: Bundle, artifact: Dict, options: RunOptions) -> Dict:
-    """`run_artifact` in a child process: a native crash costs this artifact only, recorded as its error."""
-    request = {"kind": "measure", "bundle": os.path.abspath(bundle.path), "manifest_sha256": bundle.manifest_sha256,
-               "artifact": artifact["name"], "options": options_to_json(options)}
-    try:
-        return call(request)["run"]
-    except ChildFailed as exc:
-        crashed = " (a native crash in the runtime or the model)" if "signal" in str(exc) else ""
-        return dict(blank_run(artifact, options), error=f"the measuring process {exc}{crashed}")
-    except AgentError as exc:
-        return dict(blank_run(artifact, options), error=str(exc))
+    def __call__(self, before: str) -> None:
+        if self.options.cooldown_temperature_c is not None:
+            from device_agent.sensors import wait_for_temperature
 
-
-def measure_request(request: Dict) -> Dict:
-    """In the child: one artifact of the bundle, measured as `run_artifact` does."""
-    options = options_from_json(request["options"])
-    bundle = load_bundle(request["bundle"], verify=False)  # the parent has checked every file already
-    if bundle.manifest_sha256 != request["manifest_sha256"]:
-        raise AgentError("the bundle's manifest changed while the agent was running")
-    artifact = next(a for a in bundle.artifacts if a["name"] == request["artifact"])
-    images, labels = load_eval(bundle, options.eval_limit)
-    return {"run": run_artifact(bundle, artifact, options, images, labels)}
+            target = self.options.cooldown_temperature_c
+            self.progress(f"cooling down {before}: waiting for {target:g} C (at most "
+                          f"{COOLDOWN_TEMPERATURE_TIMEOUT_S:g} s) ...")
+            record = dict(wait_for_temperature(target, COOLDOWN_TEMPERATURE_TIMEOUT_S), before=before)
+        elif self.options.cooldown_seconds > 0:
+            tick = time.monotonic()
+            time.sleep(self.options.cooldown_seconds)
+            record = {"before": before, "seconds": round(time.monotonic() - tick, 3)}
+        else:
+            return
+        self.result.setdefault("cooldowns", []).append(record)
 
 
 def run_bundle(bundle: Bundle, options: RunOptions, result: Dict,
                progress: Callable[[str], None] = lambda line: None,
                save: Callable[[Dict], None] = lambda result: None) -> Dict:
-    """Fills `result` in place and saves it after each artifact, so an interruption or a dropped connection
-    leaves what was measured so far (marked incomplete); `result["runs"]` may hold resumed runs already.
-    Each artifact is measured in its own child process."""
-    done = {run["artifact"] for run in result["runs"]}
-    artifacts = [a for a in select_artifacts(bundle, options.artifacts) if a.get("name") not in done]
-    if done:
-        progress(f"resuming: {len(done)} artifact(s) already measured, {len(artifacts)} to go")
+    """Fills `result` in place and saves it after every round and each finished configuration, so an interruption
+    or a dropped connection leaves every configuration's rounds so far (marked incomplete); `result["runs"]` may
+    hold resumed runs already: the finished ones are kept, the partial ones measured again from the start (the
+    configurations of an interleaved comparison must share their rounds). Each configuration is measured in its
+    own child process."""
+    again = [run_key(run) for run in result["runs"] if run.get("partial")]
+    result["runs"] = [run for run in result["runs"] if not run.get("partial")]
+    done = {run_key(run) for run in result["runs"]}
+    chosen = configurations(select_artifacts(bundle, options.artifacts), options.sweep)
+    configs = [c for c in chosen if c.label not in done]
+    if done or again:
+        redo = f" ({len(again)} of them cut off in their rounds: measured again from the first round)" if again else ""
+        progress(f"resuming: {len(done)} configuration(s) already measured, {len(configs)} to go{redo}")
     if options.affinity:
         os.sched_setaffinity(0, set(options.affinity))  # inherited by each measuring process
     load_eval(bundle, options.eval_limit)  # an unusable evaluation set stops the run before any artifact
     save(result)
-    for index, artifact in enumerate(artifacts):
-        if index and options.cooldown_seconds > 0:
-            time.sleep(options.cooldown_seconds)
-        progress(f"[{index + 1}/{len(artifacts)}] {artifact.get('name')} ...")
-        problem = bundle.problems.get(artifact["file"])
-        if problem:
-            run = dict(blank_run(artifact, options), error=problem)
-        else:
-            run = measure_isolated(bundle, artifact, options)
-        run["temperatures_after"] = temperatures()
-        result["runs"].append(run)
-        save(result)
-        progress(describe_run(run))
+    schedule = Schedule(bundle, options, result, progress, save, blank_run, Cooldown(options, result, progress))
+    measure_all(schedule, configs)
+    result["comparison"] = comparison_of(result["runs"])
     result["thermal"]["after"] = temperatures()
     result["thermal"]["flags"] = thermal_flags(result["thermal"])
     result["complete"] = True
     return result
+
+
+def comparison_of(runs: Sequence[Dict]) -> Optional[Dict]:
+    """`stats.rank` over the error-free runs that have rounds (two or more), else None."""
+    ranked = [run for run in runs if not run.get("error") and run.get("rounds_ms")]
+    if len(ranked) < 2:
+        return None
+    from device_agent import stats
+
+    return stats.rank([dict(run, config=run_key(run)) for run in ranked])
 
 
 def thermal_flags(thermal: Dict) -> List[str]:
@@ -257,12 +213,3 @@ def thermal_flags(thermal: Dict) -> List[str]:
         if zone in after and after[zone] - start > TEMPERATURE_RISE_FLAG_C:
             flags.append(f"{zone} rose {after[zone] - start:.1f} C during the run")
     return flags
-
-
-def describe_run(run: Dict) -> str:
-    if run["error"]:
-        return f"    {run['artifact']}: error: {run['error']}"
-    latency = run["latency_ms"]
-    accuracy = f", top-1 {100 * run['accuracy']['top1']:.2f} %" if run.get("accuracy") else ""
-    return (f"    {run['artifact']} ({run['backend']}): p50 {latency['p50']:.3f} ms, p90 {latency['p90']:.3f} ms, "
-            f"n={latency['n']}, peak RSS {run['memory']['peak_rss_mb']} MB{accuracy}")

@@ -47,7 +47,7 @@ def _copy(bundle, tmp_path):
 
 def _failed(bundle, tmp_path, *extra):
     out = tmp_path / "result.json"
-    done = run_agent("run", str(bundle), "--out", str(out), *FAST_TIMING, *extra)
+    done = run_agent("run", str(bundle), "--out", str(out), *FAST_TIMING, "--quiet", *extra)
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
     assert len(done.stderr.strip().splitlines()) <= 6

@@ -61,7 +61,7 @@ def test_ctrl_c_keeps_the_finished_runs(int8_bundle, tmp_path):
     out = tmp_path / "r.json"
     process = subprocess.Popen([sys.executable, "-m", "device_agent", "run", str(int8_bundle), "--out", str(out),
                                 "--warmup-seconds", "0", "--min-seconds", "1", "--max-seconds", "1",
-                                "--artifacts", "onnx-fp32,onnx-int8,onnx-fp32"],
+                                "--artifacts", "onnx-fp32,onnx-int8,onnx-fp32", "--no-interleave"],
                                cwd=ROOT, stderr=subprocess.PIPE, text=True)
     lines = []
     deadline = time.time() + 120

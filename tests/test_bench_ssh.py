@@ -140,11 +140,35 @@ def test_remote_python_without_runtime(sshd, int8_bundle, tmp_path):
     assert missing.exit_code == 1 and "does not run there" in missing.output
 
 
+def _processes():
+    """(pid, parent pid, command line, working folder) of every process this user can see."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                parent = int(handle.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                command = handle.read().replace(b"\0", b" ").decode(errors="replace")
+            folder = os.readlink(f"/proc/{entry}/cwd")
+        except OSError:
+            continue
+        yield int(entry), parent, command, folder
+
+
+def _wait_gone(pid: int, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not os.path.exists(f"/proc/{pid}"), f"process {pid} is still running"
+
+
 def test_dropped_connection_then_retry_continues(sshd, int8_bundle, tmp_path):
     if not AGENT_PYTHON.exists():
         pytest.skip("no .venv-agent (make test creates it)")
     devices = devices_file(tmp_path, sshd)
     results = tmp_path / "results"
+    device_folder = tmp_path / "device"
     timing = ["--warmup-runs", "1", "--min-seconds", "4", "--max-seconds", "4"]
     command = [sys.executable, "-m", "edgebench", "bench", str(int8_bundle), "--device", "pi", "--devices",
                str(devices), "--results", str(results), "--artifacts", "onnx-fp32,onnx-int8", *timing]
@@ -152,26 +176,44 @@ def test_dropped_connection_then_retry_continues(sshd, int8_bundle, tmp_path):
     seen = []
     for line in process.stdout:
         seen.append(line)
-        if "[2/2]" in line:  # the first artifact is measured and saved on the device
+        if line.lstrip().startswith("round 1/10"):  # the first round is measured and saved on the device
             break
-    subprocess.run(["pkill", "-f", "--", f"-p {sshd['port']} root@127.0.0.1"])  # cut the ssh connection
+    # The ssh client of this bench, and the agent it started on the "device" (run from the device's workdir).
+    (client,) = [pid for pid, parent, cmd, _ in _processes()
+                 if parent == process.pid and cmd.startswith("ssh ") and f"-p {sshd['port']} root@127.0.0.1" in cmd]
+    (remote_agent,) = [pid for pid, _, cmd, folder in _processes()
+                       if cmd.startswith(f"{AGENT_PYTHON} -m device_agent run ") and folder == str(device_folder)]
+    os.kill(client, signal.SIGTERM)  # the connection drops ...
+    os.kill(remote_agent, signal.SIGHUP)  # ... and the device hangs up the agent's session
     output = "".join(seen) + process.stdout.read()
     assert process.wait(timeout=60) == 1, output
-    assert "finished artifact(s) are kept on the device" in output or "dropped" in output
+    assert "the run stopped early" in output or "dropped" in output, output
     assert not results.exists() or not list(results.rglob("*.json"))
-    time.sleep(5)  # whatever survived on the device finishes or dies
+    _wait_gone(remote_agent)
+    # The device keeps the cut run: both configurations with the rounds done so far, marked partial.
+    kept = json.loads((device_folder / "results" / f"{int8_bundle.name}.partial.json").read_text())
+    assert kept["complete"] is False and kept["error"] == "terminated by SIGHUP"
+    assert [r["artifact"] for r in kept["runs"]] == ["onnx-fp32", "onnx-int8"]
+    for run in kept["runs"]:
+        done = run["partial"]["rounds_done"]
+        assert 1 <= done < 10 and run["partial"]["rounds_planned"] == 10 and len(run["rounds_ms"]) == done
     # Other settings than the cut run's are refused (its timings would be relabelled), and nothing is taken.
     other = bench(str(int8_bundle), "--device", "pi", "--devices", str(devices), "--results", str(results),
                   "--artifacts", "onnx-fp32,onnx-int8", *FAST)
     assert other.exit_code == 1 and "error: the agent on pi refused the run: --resume" in other.stderr
     assert not results.exists() or not list(results.rglob("*.json"))
+    # The same settings: the cut configurations are measured again, all rounds interleaved.
     retry = bench(str(int8_bundle), "--device", "pi", "--devices", str(devices), "--results", str(results),
                   "--artifacts", "onnx-fp32,onnx-int8", *timing)
     assert retry.exit_code == 0, retry.output
+    assert "resuming: 0 configuration(s) already measured, 2 to go (2 of them cut off in their rounds" in retry.output
     (result_path,) = (results / "pi").glob("*.json")
-    runs = json.loads(result_path.read_text())["runs"]
-    assert [r["artifact"] for r in runs] == ["onnx-fp32", "onnx-int8"]
-    assert runs[0].get("resumed") is True and runs[0]["latency_ms"]["n"] > 5  # kept, not re-measured
+    result = json.loads(result_path.read_text())
+    assert result["complete"] is True and [r["artifact"] for r in result["runs"]] == ["onnx-fp32", "onnx-int8"]
+    for run in result["runs"]:
+        assert "resumed" not in run and "partial" not in run and run["error"] is None
+        assert len(run["rounds_ms"]) == 10 and run["latency_ms"]["n"] > 5
+    assert not (device_folder / "results" / f"{int8_bundle.name}.partial.json").exists()
 
 
 def _broken_model_bundle(tmp_path):

@@ -20,6 +20,9 @@ def _second_device(result):
     for run, factor in zip(other["runs"], (4.0, 2.0)):
         for key in ("mean", "min", "p50", "p90", "p95", "p99", "max"):
             run["latency_ms"][key] *= factor
+        if run.get("rounds_ms"):
+            run["rounds_ms"] = [factor * value for value in run["rounds_ms"]]
+            run["latency_ms"]["p50_ci95"] = [factor * value for value in run["latency_ms"]["p50_ci95"]]
     other["runs"][1]["accuracy"]["top1"] = other["runs"][0]["accuracy"]["top1"] - 0.02
     return other
 
@@ -41,7 +44,9 @@ def test_report_on_two_results(agent_result, tmp_path):
     table = render.terminal(rows)
     assert "pi5" in table and "onnx-int8" in table and "speedup" in table
     md = render.markdown(rows)
-    assert md.count("\n|") == 5  # separator + 4 rows after the header
+    assert md.split("\n\n")[0].count("\n|") == 5  # the first table: separator + 4 rows after the header
+    assert "## Confidence and ranking" in md
+    assert md.count("### ") == 2 + ("### Across results" in md)  # one ranking table per result
     parsed = list(csv.DictReader(io.StringIO(render.csv_text(rows))))
     assert len(parsed) == 4 and {"drop_pp", "speedup", "p50_ms"} <= set(parsed[0])
 

@@ -22,11 +22,13 @@ def _results(agent_result, tmp_path):
     host = copy.deepcopy(agent_result)
     for run in host["runs"]:  # the fixture's runs are deliberately short; make the host look steady
         run["latency_ms"].update(cv=0.02, n=500)
+        run["stability"] = {"verdict": "stable", "reason": "95 % interval half-width 1.1 % of p50, CV 2 %"}
     (folder / "host.json").write_text(json.dumps(host))
     other = copy.deepcopy(host)
     other["device"]["name"] = "pi5"
     other["runs"][1]["latency_ms"]["cv"] = 0.4
     other["runs"][1]["latency_ms"]["n"] = 12
+    other["runs"][1]["stability"] = {"verdict": "noisy", "reason": "CV 40 % of the samples (> 25 %)"}
     other["thermal"]["flags"] = ["thermal_zone0:cpu-thermal rose 14.0 C during the run"]
     (folder / "pi5.json").write_text(json.dumps(other))
     return folder
@@ -40,7 +42,7 @@ def test_pareto_front():
 def test_flags(agent_result, tmp_path):
     rows, _ = build_rows(load_results([str(_results(agent_result, tmp_path))]))
     flags = {(r.device, r.artifact): r.flags for r in rows}
-    assert any("noisy timing: CV 40 %" in f for f in flags[("pi5", "onnx-int8")])
+    assert any("noisy timing: CV 40 % of the samples" in f for f in flags[("pi5", "onnx-int8")])  # the agent's verdict
     assert any("only 12 timed runs" in f for f in flags[("pi5", "onnx-int8")])
     assert any("rose 14.0 C" in f for f in flags[("pi5", "onnx-fp32")])
     assert not any("noisy" in f for f in flags[(agent_result["device"]["name"], "onnx-int8")])

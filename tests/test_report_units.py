@@ -204,7 +204,7 @@ def test_flag_rows():
                                                                                           min_eval_images=100))}
     assert flagged[("pi4", "onnx-fp32")] == (
         "throttling reported by the firmware (0x50005)",
-        "incomplete result (interrupted): the run stopped after 1 artifact(s)",
+        "incomplete result (interrupted): the run stopped after 1 finished configuration(s)",
         "noisy timing: CV 30 % > 10 %", "only 12 timed runs (< 50)", "accuracy on only 50 images (< 100)",
         "results of this model were scored on different evaluation sets")
     assert flagged[("pi5", "onnx-int8")] == ("results of this model were scored on different evaluation sets",)

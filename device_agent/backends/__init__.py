@@ -18,7 +18,9 @@ class Backend:
     def version(self) -> Optional[str]:
         return None
 
-    def load(self, path: str, threads: int) -> None:
+    def load(self, path: str, threads: int, **runtime_options) -> None:
+        """Open the model with `threads` intra-op threads (0: the runtime's choice) and the backend's own
+        options (`Setting.backend_options`)."""
         raise NotImplementedError
 
     def input_shape(self) -> List[int]:

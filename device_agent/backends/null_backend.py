@@ -1,8 +1,8 @@
 """Does no inference: what it measures is the harness's own cost per iteration.
 
-`EDGEBENCH_AGENT_NULL_CRASH=abort|segv[:FILE]` makes its `load` crash the process for real (SIGABRT through
-os.abort, SIGSEGV through a read of address 0), for every artifact or only the one whose file is FILE: the
-way to exercise the agent's crash isolation without a broken runtime at hand.
+`EDGEBENCH_AGENT_NULL_CRASH=abort|segv|hang[:FILE]` makes its `load` crash the process for real (SIGABRT
+through os.abort, SIGSEGV through a read of address 0) or never return, for every artifact or only the one
+whose file is FILE: the way to exercise the agent's crash isolation without a broken runtime at hand.
 """
 
 from __future__ import annotations
@@ -27,6 +27,10 @@ def _crash_if_asked(path: str) -> None:
         import ctypes
 
         ctypes.string_at(0)
+    if how == "hang":
+        import time
+
+        time.sleep(3600)
 
 
 class NullBackend(Backend):
@@ -35,7 +39,7 @@ class NullBackend(Backend):
     def version(self) -> Optional[str]:
         return None
 
-    def load(self, path: str, threads: int) -> None:
+    def load(self, path: str, threads: int, **runtime_options) -> None:
         _crash_if_asked(path)
         self.output = np.zeros((1, 1), dtype=np.float32)
 

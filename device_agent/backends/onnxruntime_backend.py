@@ -6,6 +6,24 @@ from device_agent.backends import Backend, first_line
 from device_agent.errors import AgentError
 
 
+GRAPH_OPTIMIZATION_LEVELS = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC",
+                             "extended": "ORT_ENABLE_EXTENDED", "all": "ORT_ENABLE_ALL"}
+EXECUTION_MODES = {"sequential": "ORT_SEQUENTIAL", "parallel": "ORT_PARALLEL"}
+
+
+def session_options(ort, threads: int, graph_optimization: str = "all", execution_mode: str = "sequential"):
+    """The SessionOptions of a configuration (`ort` is the imported onnxruntime module). In parallel mode the
+    independent branches share `threads` inter-op threads; in sequential mode there is one."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = threads if execution_mode == "parallel" else 1
+    options.execution_mode = getattr(ort.ExecutionMode, EXECUTION_MODES[execution_mode])
+    options.graph_optimization_level = getattr(ort.GraphOptimizationLevel,
+                                               GRAPH_OPTIMIZATION_LEVELS[graph_optimization])
+    options.log_severity_level = 3
+    return options
+
+
 class OnnxRuntimeBackend(Backend):
     name = "onnxruntime"
 
@@ -20,13 +38,9 @@ class OnnxRuntimeBackend(Backend):
     def version(self) -> Optional[str]:
         return self.ort.__version__
 
-    def load(self, path: str, threads: int) -> None:
-        options = self.ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.execution_mode = self.ort.ExecutionMode.ORT_SEQUENTIAL
-        options.graph_optimization_level = self.ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.log_severity_level = 3
+    def load(self, path: str, threads: int, graph_optimization: str = "all",
+             execution_mode: str = "sequential") -> None:
+        options = session_options(self.ort, threads, graph_optimization, execution_mode)
         try:
             self.session = self.ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own exception types for bad files

@@ -47,7 +47,16 @@ class TfliteBackend(Backend):
     def version(self) -> Optional[str]:
         return self._version
 
-    def load(self, path: str, threads: int) -> None:
+    def load(self, path: str, threads: int, xnnpack: bool = True) -> None:
+        if not xnnpack:  # the built-in kernels alone, as TFLite's benchmark tool runs with --use_xnnpack=false
+            try:
+                self._open(path, threads, xnnpack=False)
+            except AgentError:
+                raise
+            except Exception as exc:
+                raise AgentError(f"the TFLite interpreter cannot load {path}: {first_line(exc)}") from None
+            self.delegate = "none"
+            return
         try:
             self._open(path, threads, xnnpack=True)
             self.delegate = "xnnpack"

@@ -21,8 +21,12 @@ import click
 @click.option("--min-seconds", type=float)
 @click.option("--max-seconds", type=float)
 @click.option("--samples", is_flag=True, help="keep every latency sample")
+@click.option("--rounds", type=int, help="interleaved rounds; each configuration runs 1/R of the timing budget per "
+              "round (the agent's default: 10)")
+@click.option("--no-interleave", is_flag=True, help="one configuration at a time, its process closed before the "
+              "next (devices short of memory)")
 def command(bundle, target, devices_file, results, threads, artifacts, warmup_runs, min_runs, min_seconds, max_seconds,
-            samples) -> None:
+            samples, rounds, no_interleave) -> None:
     """Run BUNDLE on a device over ssh (or here) and bring the result back."""
     from device_agent.protocol import TimingSettings
     from edgebench.devices.bench import run_bench
@@ -37,6 +41,8 @@ def command(bundle, target, devices_file, results, threads, artifacts, warmup_ru
                        min_runs=defaults.min_runs if min_runs is None else min_runs,
                        min_seconds=defaults.min_seconds if min_seconds is None else min_seconds,
                        max_seconds=defaults.max_seconds if max_seconds is None else max_seconds).check()
+    if rounds is not None and rounds < 1:
+        raise EdgebenchError(f"--rounds {rounds} is out of range: give 1 or more")
     if threads is not None and threads < 0:
         raise EdgebenchError(f"--threads {threads} is out of range: give 0 (the runtime's default) or more")
     names = [name.strip() for name in artifacts.split(",") if name.strip()] if artifacts is not None else None
@@ -45,11 +51,14 @@ def command(bundle, target, devices_file, results, threads, artifacts, warmup_ru
     device = resolve_device(target, devices_file)
     agent_args = []
     for flag, value in (("--threads", threads), ("--artifacts", artifacts), ("--warmup-runs", warmup_runs),
-                        ("--min-runs", min_runs), ("--min-seconds", min_seconds), ("--max-seconds", max_seconds)):
+                        ("--min-runs", min_runs), ("--min-seconds", min_seconds), ("--max-seconds", max_seconds),
+                        ("--rounds", rounds)):
         if value is not None:
             agent_args += [flag, str(value)]
     if samples:
         agent_args.append("--samples")
+    if no_interleave:
+        agent_args.append("--no-interleave")
     run_bench(Path(bundle), device, Path(results), agent_args, log=click.echo, artifacts=names)
 
 

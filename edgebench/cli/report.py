@@ -49,11 +49,11 @@ def command(results, baseline, max_drop, markdown_path, csv_path, json_path, htm
     thresholds = FlagThresholds(max_cv=max_cv, min_runs=min_runs, min_eval_images=min_eval_images)
     rows, failures = build_rows(loaded, baseline, thresholds)
     answers = within_budget(rows, max_drop) if max_drop is not None else []
-    click.echo(render.terminal(rows, failures, answers))
+    click.echo(render.terminal(rows, failures, answers, results=loaded))
     if not rows:
         raise EdgebenchError(f"no artifact was measured in {len(loaded)} result file(s): "
                              f"{len(failures)} failure(s) listed above")
-    for path, text in ((markdown_path, lambda: render.markdown(rows, failures, answers)),
+    for path, text in ((markdown_path, lambda: render.markdown(rows, failures, answers, results=loaded)),
                        (csv_path, lambda: render.csv_text(rows)),
                        (json_path, lambda: render.json_text(rows, failures, answers))):
         if path:
@@ -73,7 +73,8 @@ def command(results, baseline, max_drop, markdown_path, csv_path, json_path, htm
         if html_path:
             from edgebench.report.html import render_html
 
-            write_text(html_path, render_html(rows, failures, answers, plots))
+            write_text(html_path, render_html(rows, failures, answers, plots, results=loaded,
+                                                 out_dir=plots_dir))
             click.echo(f"wrote {html_path}")
 
 

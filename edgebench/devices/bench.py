@@ -1,7 +1,8 @@
 """`edgebench bench`: deploy the agent and a bundle, run it on the device, bring the result home.
 
-A result is saved on the device after every artifact. When a run is cut short (a dropped connection, Ctrl-C),
-the finished artifacts stay there, and the same command continues where it stopped.
+The agent saves its result on the device after every round. When a run is cut short (a dropped connection,
+Ctrl-C), it stays there: the same command keeps its finished configurations and measures again those that were
+cut off in their rounds (the configurations of an interleaved comparison must share their rounds).
 """
 
 from __future__ import annotations
@@ -183,6 +184,17 @@ def _read_result(path: Path) -> Optional[dict]:
     return result if ok else None
 
 
+def stopped_early(runs: Sequence[dict]) -> str:
+    """What a cut-off result keeps: `1 finished configuration(s) kept, 2 cut off after 3 round(s) to measure again`."""
+    cut = [run["partial"].get("rounds_done") for run in runs if isinstance(run.get("partial"), dict)]
+    cut = [done if isinstance(done, int) else 0 for done in cut]
+    text = f"{len(runs) - len(cut)} finished configuration(s) kept"
+    if cut:
+        rounds = str(min(cut)) if min(cut) == max(cut) else f"{min(cut)}-{max(cut)}"
+        text += f", {len(cut)} cut off after {rounds} round(s) to measure again"
+    return text
+
+
 def _finish(partial: Path, final: Path, code: int, log, forget: Callable[[Path], None]) -> Path:
     if not partial.is_file():
         raise EdgebenchError(f"the agent wrote no result (exit {code})")
@@ -193,12 +205,14 @@ def _finish(partial: Path, final: Path, code: int, log, forget: Callable[[Path],
                              "command again")
     runs = result["runs"]
     if not result.get("complete"):
-        if not runs:  # nothing measured that a retry could keep: the agent refused the bundle or an option
+        if not runs:  # nothing measured that a retry could keep
             forget(partial)
+            if code == 255:  # ssh's own exit: the connection dropped, not the agent
+                raise EdgebenchError("the connection dropped before the first round was saved: run the same "
+                                     "command again")
             raise EdgebenchError(f"the agent failed (exit {code}): {result.get('error') or 'no result'}")
         raise EdgebenchError(f"the run stopped early (exit {code}{': ' + result['error'] if result.get('error') else ''}); "
-                             f"{len(runs)} finished artifact(s) are kept on the device: run the same command again "
-                             "to continue")
+                             f"{stopped_early(runs)} on the device: run the same command again to continue")
     write_json(final, result)
     forget(partial)
     failed = [run for run in runs if run.get("error")]

@@ -2,13 +2,15 @@
 accuracy, the smallest and the fastest, or the reason no answer can be given.
 
 A pure function on plain values, used by `report`, the ablation table and the pruning study alike; what
-"size" and "latency" mean (MiB and p50 ms, parameters and FLOPs) is up to the caller."""
+"size" and "latency" mean (MiB and p50 ms, parameters and FLOPs) is up to the caller. The fastest here is the
+lowest latency; whether it is faster than the others beyond the noise is for the caller to test
+(`edgebench.report.intervals` for measured rows), with the candidates within the budget handed back."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Optional, Sequence
+from typing import Any, Optional, Sequence, Tuple
 
 from edgebench.errors import EdgebenchError
 
@@ -36,6 +38,7 @@ class BudgetAnswer:
     fastest: Optional[Candidate] = None
     within: int = 0  # how many candidates are within the budget
     withheld: Optional[str] = None  # why there is no answer
+    candidates_within: Tuple[Candidate, ...] = ()  # for the caller to test the fastest against the others
 
 
 def _finite(value: Optional[float]) -> bool:
@@ -63,6 +66,7 @@ def answer_within_budget(*, reference_accuracy: Optional[float], candidates: Seq
     inf = float("inf")
     return BudgetAnswer(
         max_drop_pp=max_drop_pp, reference_accuracy=reference_accuracy, within=len(within),
+        candidates_within=tuple(within),
         smallest=min(sized, key=lambda c: (c.size, c.latency if _finite(c.latency) else inf)) if sized else None,
         fastest=min(timed, key=lambda c: (c.latency, c.size if _finite(c.size) else inf)) if timed else None,
     )

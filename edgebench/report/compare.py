@@ -1,4 +1,5 @@
-"""The comparison as a whole: rows with baselines and flags, and the within-budget answer per device."""
+"""The comparison as a whole: rows with baselines and flags, and the within-budget answer per device, whose
+fastest is tested against the other candidates within the budget before it is named."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import List, Optional, Sequence, Tuple
 
 from edgebench.report.budget import BudgetAnswer, Candidate, answer_within_budget
 from edgebench.report.flags import FlagThresholds, flag_rows
+from edgebench.report.intervals import Contest, contest
 from edgebench.report.load import LoadedResult
 from edgebench.report.table import Failure, Row, domains, reference_accuracy, rows_from_results, with_baselines
 
@@ -28,6 +30,7 @@ class DeviceAnswer:
     eval_sha256: Optional[str]
     emulated: bool = False
     several_domains: bool = False  # other evaluation sets (or emulated/real) are answered separately
+    race: Optional[Contest] = None  # the fastest within the budget against the others within it
 
     @property
     def fastest(self) -> Optional[Row]:
@@ -62,7 +65,8 @@ def within_budget(rows: Sequence[Row], max_drop: float) -> List[DeviceAnswer]:
                 answer = BudgetAnswer(max_drop_pp=max_drop, reference_accuracy=None,
                                       withheld="no fp32 artifact on this evaluation set to measure the drop from "
                                                "(name one with --baseline)")
+            timed = [c.item for c in answer.candidates_within if c.latency is not None]
             answers.append(DeviceAnswer(device=device, max_drop_pp=max_drop, answer=answer, reference=reference,
                                         eval_sha256=first.eval_sha256, emulated=first.emulated,
-                                        several_domains=len(groups) > 1))
+                                        several_domains=len(groups) > 1, race=contest(timed)))
     return answers

@@ -1,5 +1,6 @@
-"""Results that should not be trusted, and why: throttling, noisy timing, too few runs or images,
-accuracies measured on different evaluation sets, and latencies of emulated devices."""
+"""Results that should not be trusted, and why: throttling, noisy timing (the agent's stability verdict where
+the result has one, else the CV), too few runs or images, accuracies measured on different evaluation sets,
+and latencies of emulated devices."""
 
 from __future__ import annotations
 
@@ -27,7 +28,11 @@ def flag_rows(rows: List[Row], thresholds: FlagThresholds = FlagThresholds()) ->
     flagged = []
     for row in rows:
         flags = list(row.flags)
-        if row.cv is not None and row.cv > thresholds.max_cv:
+        if row.stability is not None:
+            # Judged by the agent where it measured (rounds, interval, throttling): read, not judged again.
+            if row.stability != "stable":
+                flags.append(f"{row.stability} timing: {row.stability_reason or 'as judged by the agent'}")
+        elif row.cv is not None and row.cv > thresholds.max_cv:
             flags.append(f"noisy timing: CV {100 * row.cv:.0f} % > {100 * thresholds.max_cv:.0f} %")
         if row.runs < thresholds.min_runs:
             flags.append(f"only {row.runs} timed runs (< {thresholds.min_runs})")

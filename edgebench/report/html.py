@@ -1,14 +1,18 @@
-"""A self-contained HTML report: the table, the flags, the budget answer and the plots embedded as PNG."""
+"""A self-contained HTML report: the table, the flags, the budget answer, the confidence and ranking section,
+the sections on sustained runs, profiles and sensitivity where present, and the plots embedded as PNG."""
 
 from __future__ import annotations
 
 import base64
 import datetime as _dt
 import html
-from typing import Dict, Sequence
+from typing import Dict, List, Optional, Sequence
 
+from edgebench.report import ranking, sections
 from edgebench.report.compare import DeviceAnswer
-from edgebench.report.render import COLUMNS, _cell, answer_parts
+from edgebench.report.intervals import UNPAIRED_METHOD
+from edgebench.report.load import LoadedResult
+from edgebench.report.render import COLUMNS, SPEEDUP_LEGEND, _cell, answer_parts
 from edgebench.report.table import Failure, Row
 
 TITLES = {
@@ -27,11 +31,31 @@ td.text { text-align: left; }
 tr.flagged td { background: #fff4e0; }
 .answer { background: #eef6ee; padding: 0.5rem 1rem; border-left: 4px solid #4a4; }
 figure { display: inline-block; margin: 1rem 1rem 0 0; }
+p.verdict { font-weight: 600; }
 """
 
 
+def confidence_html(rows: Sequence[Row]) -> List[str]:
+    """The confidence and ranking section: a table per result, its verdict lines, then across results."""
+    if not rows:
+        return []
+    parts = ["<h2>Confidence and ranking</h2>", f"<p>{html.escape(ranking.EXPLANATION)}</p>"]
+    head = "".join(f"<th>{html.escape(title)}</th>" for title in ranking.HEADERS)
+    for table in ranking.tables(rows):
+        body = "".join("<tr>" + "".join(f'<td class="{"text" if i in (0, 4, 5) else "num"}">{html.escape(cell)}</td>'
+                                        for i, cell in enumerate(line)) + "</tr>" for line in table.cells)
+        parts.append(f"<h3>{html.escape(table.title)}</h3><table class='ranking'><thead><tr>{head}</tr></thead>"
+                     f"<tbody>{body}</tbody></table>")
+        parts += [f"<p class='verdict'>{html.escape(note)}</p>" for note in table.notes]
+    across = ranking.cross_result_lines(rows)
+    if across:
+        parts.append(f"<h3>Across results</h3><p>Not interleaved: {html.escape(UNPAIRED_METHOD)}.</p><ul>"
+                     + "".join(f"<li>{html.escape(line)}</li>" for line in across) + "</ul>")
+    return parts
+
+
 def render_html(rows: Sequence[Row], failures: Sequence[Failure], answers: Sequence[DeviceAnswer],
-                plots: Dict[str, bytes]) -> str:
+                plots: Dict[str, bytes], results: Sequence[LoadedResult] = (), out_dir: Optional[str] = None) -> str:
     head = "".join(f"<th>{html.escape(title)}</th>" for _, title, _ in COLUMNS)
     body = []
     for row in rows:
@@ -51,10 +75,14 @@ def render_html(rows: Sequence[Row], failures: Sequence[Failure], answers: Seque
         parts.append(f"<p class='answer'>Within {answer.max_drop_pp} pp on <b>{html.escape(answer.device)}</b>: "
                      f"{html.escape(first)}.{extra}</p>")
     parts.append(f"<table id='results'><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>")
-    notes = [f"{r.device} {r.model} {r.artifact}: {flag}" for r in rows for flag in r.flags]
+    if any(row.speedup_verdict == "indistinguishable" for row in rows):
+        parts.append(f"<p><small>{html.escape(SPEEDUP_LEGEND)}</small></p>")
+    notes = [f"{r.device} {r.model} {r.label}: {flag}" for r in rows for flag in r.flags]
     notes += [f"failed: {f.device} {f.model} {f.artifact}: {f.error}" for f in failures]
     if notes:
         parts.append("<h2>Flags</h2><ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>")
+    parts += confidence_html(rows)
+    parts += sections.html_parts(results, out_dir)
     parts.append("<h2>Plots</h2>")
     for name, png in plots.items():
         data = base64.b64encode(png).decode("ascii")

@@ -113,10 +113,47 @@ _FIELDS = (
 )
 
 
+def _positive_numbers(value) -> bool:
+    return isinstance(value, list) and all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
+                                           for v in value)
+
+
+def _interval(value) -> bool:
+    return _positive_numbers(value) and len(value) == 2 and value[0] <= value[1]
+
+
+STABILITY_VERDICTS = ("stable", "noisy", "throttled", "too-short")
+# Per-run fields of schema minor 2 that the report reads; absent in older results.
+_RUN_FIELDS = (
+    ("config", lambda v: v is _MISSING or v is None or isinstance(v, str), "a text"),
+    ("rounds_ms", lambda v: v is _MISSING or v is None or _positive_numbers(v), "a list of positive numbers"),
+    ("latency_ms.p50_ci95", lambda v: v is _MISSING or v is None or _interval(v), "[lo, hi] with 0 < lo <= hi"),
+    ("latency_ms.ci_half_width_pct", lambda v: v is _MISSING or v is None or
+     (isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0), "a number of 0 or more"),
+    ("stability.verdict", lambda v: v is _MISSING or v in STABILITY_VERDICTS, " or ".join(STABILITY_VERDICTS)),
+    ("setting.threads", lambda v: v is _MISSING or v is None or _whole(v), "a whole number of 0 or more"),
+)
+
+
+def _lookup(document: Dict, location: str):
+    value = document
+    for key in location.split("."):
+        value = value.get(key, _MISSING) if isinstance(value, dict) else _MISSING
+    return value
+
+
 def _check_fields(document: Dict, where: str) -> None:
     for location, accepted, valid in _FIELDS:
-        value = document
-        for key in location.split("."):
-            value = value.get(key, _MISSING) if isinstance(value, dict) else _MISSING
+        value = _lookup(document, location)
         if not accepted(value):
             raise EdgebenchError(f"{where} is invalid at {location}: {value!r} is not {valid}")
+    interleave = _lookup(document, "settings.interleave")
+    if not (interleave is _MISSING or interleave is None or isinstance(interleave, bool)):
+        raise EdgebenchError(f"{where} is invalid at settings.interleave: {interleave!r} is not true or false")
+    for index, run in enumerate(document["runs"]):
+        if run.get("error"):
+            continue
+        for location, accepted, valid in _RUN_FIELDS:
+            value = _lookup(run, location)
+            if not accepted(value):
+                raise EdgebenchError(f"{where} is invalid at runs[{index}].{location}: {value!r} is not {valid}")

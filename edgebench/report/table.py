@@ -6,10 +6,12 @@ reference."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, replace
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from edgebench.errors import EdgebenchError
+from edgebench.report.intervals import compare
 from edgebench.report.load import LoadedResult
 
 FORMAT_PREFERENCE = ("onnx", "tflite")  # the reference within a model: its fp32 ONNX, else its fp32 TFLite
@@ -45,9 +47,25 @@ class Row:
     baseline_model: Optional[str] = None
     emulated: bool = False
     eval_limit: Optional[int] = None
+    # Schema minor 2: the configuration (artifact and setting), the p50's 95 % interval over rounds, the
+    # agent's stability verdict, and the round medians the comparisons are made from.
+    config: Optional[str] = None
+    setting: Optional[str] = None  # the setting as sorted JSON: rows of one artifact differ by it in a sweep
+    p50_ci95: Optional[Tuple[float, float]] = None
+    ci_half_width_pct: Optional[float] = None
+    stability: Optional[str] = None
+    stability_reason: Optional[str] = None
+    rounds_ms: Tuple[float, ...] = ()
+    interleaved: Optional[bool] = None
+    speedup_verdict: Optional[str] = None  # this row against the reference: faster, slower or indistinguishable
 
     def as_dict(self) -> Dict:
         return asdict(self)
+
+    @property
+    def label(self) -> str:
+        """The configuration where the agent named one (artifact and setting), else the artifact."""
+        return self.config or self.artifact
 
     @property
     def domain(self) -> Tuple:
@@ -76,8 +94,14 @@ def rows_from_results(results: Sequence[LoadedResult]) -> Tuple[List[Row], List[
         result_flags = tuple((doc.get("thermal") or {}).get("flags") or ())
         if not doc["complete"]:
             cause = f" ({doc['error']})" if doc.get("error") else ""
-            result_flags += (f"incomplete result{cause}: the run stopped after {len(doc['runs'])} artifact(s)",)
+            cut = [run["partial"] for run in doc["runs"] if run.get("partial")]
+            kept = f"the run stopped after {len(doc['runs']) - len(cut)} finished configuration(s)"
+            if cut:
+                kept += (f"; {len(cut)} cut off after {min(p['rounds_done'] for p in cut)} of "
+                         f"{cut[0]['rounds_planned']} rounds (partial)")
+            result_flags += (f"incomplete result{cause}: {kept}",)
         threads = int(doc["settings"]["threads"])
+        interleaved = doc["settings"].get("interleave")
         if not doc["runs"] and (doc.get("error") or not doc["complete"]):
             failures.append(Failure(device=device, model=model, artifact="(bundle)",
                                     error=doc.get("error") or "incomplete result with no finished artifact",
@@ -88,9 +112,13 @@ def rows_from_results(results: Sequence[LoadedResult]) -> Tuple[List[Row], List[
                                         source=str(loaded.path)))
                 continue
             latency, accuracy = run["latency_ms"], run.get("accuracy")
+            setting = run.get("setting") or {}
+            stability = run.get("stability") or {}
+            interval = latency.get("p50_ci95")
             rows.append(Row(
                 device=device, model=model, artifact=run["artifact"], format=run["format"],
-                precision=run["precision"], threads=threads,
+                precision=run["precision"],
+                threads=int(setting["threads"]) if isinstance(setting.get("threads"), int) else threads,
                 size_mib=round(run["file_bytes"] / 2**20, 4) if run.get("file_bytes") else None,
                 accuracy=round(100 * accuracy["top1"], 3) if accuracy else None,
                 eval_count=accuracy["count"] if accuracy else None,
@@ -101,6 +129,11 @@ def rows_from_results(results: Sequence[LoadedResult]) -> Tuple[List[Row], List[
                 if (run.get("export_check") or {}).get("top1_agreement") is not None else None,
                 eval_sha256=eval_sha, flags=result_flags, emulated=True in (doc.get("emulated"), doc["device"].get("emulated")),
                 eval_limit=doc["settings"].get("eval_limit"),
+                config=run.get("config"), setting=json.dumps(setting, sort_keys=True) if setting else None,
+                p50_ci95=(float(interval[0]), float(interval[1])) if interval else None,
+                ci_half_width_pct=latency.get("ci_half_width_pct"), stability=stability.get("verdict"),
+                stability_reason=stability.get("reason"), rounds_ms=tuple(float(v) for v in run.get("rounds_ms") or ()),
+                interleaved=(interleaved is not False) if run.get("rounds_ms") else None,
             ))
     return rows, failures
 
@@ -113,8 +146,9 @@ def domains(rows: Sequence[Row]) -> Dict[Tuple, List[Row]]:
 
 
 def with_baselines(rows: List[Row], baseline: Optional[str] = None) -> List[Row]:
-    """Drops, speedups and size and memory ratios against one reference per comparison domain: by default
-    the most accurate model's fp32 artifact (ONNX before TFLite), else `baseline` (ARTIFACT or MODEL/ARTIFACT).
+    """Drops, speedups (with their verdict where both rows have rounds) and size and memory ratios against one
+    reference per comparison domain: by default the most accurate model's fp32 artifact (ONNX before TFLite),
+    else `baseline` (ARTIFACT or MODEL/ARTIFACT).
     The drop is measured from the reference's accuracy on the same device where it ran there; the ratios
     need the reference on the same device with the same thread count."""
     if baseline is not None:
@@ -129,6 +163,7 @@ def with_baselines(rows: List[Row], baseline: Optional[str] = None) -> List[Row]
             base = next((r for r in group if (r.model, r.artifact) == reference and r.device == row.device
                          and r.threads == row.threads), None)
             accuracy = reference_accuracy(group, reference, row.device)
+            against = compare(base, row) if base is not None and base is not row else None
             out.append(replace(
                 row, baseline=reference[1], baseline_model=reference[0],
                 drop_pp=round(accuracy - row.accuracy, 3) if None not in (accuracy, row.accuracy) else None,
@@ -136,6 +171,7 @@ def with_baselines(rows: List[Row], baseline: Optional[str] = None) -> List[Row]
                 size_ratio=round(base.size_mib / row.size_mib, 3) if base and base.size_mib and row.size_mib else None,
                 memory_ratio=round(base.peak_rss_mb / row.peak_rss_mb, 3)
                 if base and base.peak_rss_mb and row.peak_rss_mb else None,
+                speedup_verdict=against.verdict if against else None,
             ))
     return sorted(out, key=lambda r: (r.device, r.model, r.threads, r.format, r.precision))
 

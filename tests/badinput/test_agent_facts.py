@@ -113,11 +113,19 @@ def test_result_carries_emulation_and_validates(bundle, tmp_path):
     assert done.returncode == 0, done.stderr
     result = json.loads(out.read_text())
     validate(result, "result", str(out))
-    assert result["schema_version"] == 1 and result["schema_minor"] == 1
+    assert result["schema_version"] == 1 and result["schema_minor"] == 2
     assert result["emulated"] is False and result["device"]["emulated"] is False
     facts = device_facts()
     assert set(facts) - set(result["device"]) == set()
-    for key in ("schema_minor", "emulated"):  # a result of the previous minor version still validates
+    for key in ("comparison", "schedule"):  # a result of minor 1 still validates
+        result.pop(key)
+    for key in ("config", "setting", "rounds_ms", "stability", "cold_start_ms", "sustained", "profile", "quantization"):
+        result["runs"][0].pop(key)
+    for key in ("p50_ci95", "ci_method", "ci_half_width_pct", "target_ci_met"):
+        result["runs"][0]["latency_ms"].pop(key)
+    result["schema_minor"] = 1
+    validate(result, "result", "a result of schema 1.1")
+    for key in ("schema_minor", "emulated"):  # a result of the minor before still validates
         result.pop(key)
     for key in ("emulated", "emulation_evidence", "unavailable"):
         result["device"].pop(key)

@@ -14,7 +14,29 @@ from .test_agent_bundle import FAST, agent, bundle, pristine, refused, snapshot 
 
 @pytest.mark.parametrize("options, message", [
     (("--threads", "-1"), "--threads -1 is out of range: give 0 (the runtime's choice) or more"),
-    (("--threads", "two"), "argument --threads: invalid int value: 'two'"),
+    (("--threads", "two"), "--threads 'two' is not a whole number: give 0 (the runtime's choice) or more"),
+    (("--threads", "1,-2"), "--threads -2 is out of range"),
+    (("--threads", "1,,2"), "--threads '1,,2' is not a comma-separated list without empty items"),
+    (("--threads", "2,2"), "--threads '2,2' names a value twice; give each once"),
+    (("--xnnpack", "maybe"), "--xnnpack 'maybe' is unknown; valid: on, off"),
+    (("--xnnpack", "on,"), "--xnnpack 'on,' is not a comma-separated list without empty items"),
+    (("--ort-graph-optimization", "max"), "--ort-graph-optimization 'max' is unknown; valid: disable, basic, "
+                                          "extended, all"),
+    (("--ort-execution-mode", "sequential,async"), "--ort-execution-mode 'async' is unknown; valid: sequential, "
+                                                   "parallel"),
+    (("--rounds", "0"), "--rounds 0 is out of range: give 1 or more"),
+    (("--rounds", "ten"), "argument --rounds: invalid int value: 'ten'"),
+    (("--target-ci", "0"), "--target-ci 0 is out of range: give a percentage of the p50 above 0 and below 100"),
+    (("--target-ci", "nan"), "--target-ci nan is out of range"),
+    (("--target-ci", "100"), "--target-ci 100 is out of range"),
+    (("--sustained", "0"), "--sustained 0 is out of range: give a finite number of seconds, more than 0"),
+    (("--sustained", "inf"), "--sustained inf is out of range"),
+    (("--profile-runs", "0"), "--profile-runs 0 is out of range: give 1 or more"),
+    (("--cooldown", "-5"), "--cooldown -5 is out of range: give seconds (a finite number, 0 or more, e.g. 45) or a "
+                           "temperature between 0 and 150 C (e.g. 45C)"),
+    (("--cooldown", "hotC"), "--cooldown hotC is out of range"),
+    (("--cooldown", "200C"), "--cooldown 200C is out of range"),
+    (("--cooldown", "45F"), "--cooldown 45F is out of range"),
     (("--affinity", "99"), "--affinity: CPU 99 is not available; this process may use CPUs"),
     (("--affinity", "-3"), "--affinity: CPU -3 is not available"),
     (("--affinity", "abc"), "argument --affinity: 'abc' is not a comma-separated list of CPU numbers"),
@@ -90,6 +112,10 @@ def finished(bundle, tmp_path) -> Path:
     (("--eval-limit", "5"), "was measured with eval_limit null, this run asks for 5"),
     (("--affinity", "0"), "was measured with affinity null, this run asks for [0]"),
     (("--no-accuracy",), "was measured with accuracy true, this run asks for false"),
+    (("--rounds", "3"), "was measured with rounds 10, this run asks for 3"),
+    (("--no-interleave",), "was measured with interleave true, this run asks for false"),
+    (("--target-ci", "5"), "was measured with target_ci_pct null, this run asks for 5.0"),
+    (("--xnnpack", "off"), "was measured with sweep {\"threads\": [1], \"xnnpack\": [true], "),
     (("--device-name", "elsewhere"), "was measured on device name"),
 ])
 def test_resume_with_other_settings_is_refused(bundle, tmp_path, finished, options, message):

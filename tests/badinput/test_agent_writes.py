@@ -37,8 +37,8 @@ def read_only(tmp_path):
 
 
 def test_full_disk_keeps_the_saved_runs_and_prints_the_whole_result(bundle, small_disk):
-    """About 25 kB of samples per artifact: the result after the first artifact fits the 64 kB disk beside its
-    earlier version, the one after the second does not."""
+    """About 25 kB of samples per configuration once all rounds are done: the result is saved after every round
+    and soon no longer fits the 64 kB disk beside its earlier version; the last one that did stays."""
     out = small_disk / "r.json"
     done = agent("run", str(bundle), "--out", str(out), "--backend", "null", "--samples", "--warmup-runs", "0",
                  "--min-runs", "1500", "--min-seconds", "0", "--quiet")
@@ -47,9 +47,14 @@ def test_full_disk_keeps_the_saved_runs_and_prints_the_whole_result(bundle, smal
                                         "printed on stdout instead"]
     printed = json.loads(done.stdout)
     assert [r["error"] for r in printed["runs"]] == [None, None] and printed["complete"] is True
-    assert all(len(r["samples_ms"]) == 1500 for r in printed["runs"])
+    assert all(len(r["samples_ms"]) == 1500 and "partial" not in r for r in printed["runs"])
     kept = json.loads(out.read_text())
-    assert [r["artifact"] for r in kept["runs"]] == ["onnx-fp32"] and kept["complete"] is False
+    assert [r["artifact"] for r in kept["runs"]] == ["onnx-fp32", "onnx-fp32-again"] and kept["complete"] is False
+    for saved, whole in zip(kept["runs"], printed["runs"]):
+        rounds = saved["partial"]["rounds_done"]
+        assert 1 <= rounds < 10 and saved["rounds_ms"] == whole["rounds_ms"][:rounds]
+        assert len(saved["samples_ms"]) == saved["latency_ms"]["n"] == 150 * rounds
+        assert saved["samples_ms"] == whole["samples_ms"][:150 * rounds]
     assert os.listdir(small_disk) == ["r.json"]  # no temporary left behind
 
 
@@ -98,7 +103,7 @@ def test_stop_signal_keeps_the_finished_runs_and_stops_the_measuring_process(bun
     out = tmp_path / "r.json"
     process = subprocess.Popen([sys.executable, "-m", "device_agent", "run", str(bundle), "--out", str(out),
                                 "--warmup-seconds", "0", "--min-seconds", "2", "--max-seconds", "2",
-                                "--artifacts", "onnx-fp32,onnx-fp32-again", "--backend", "null"],
+                                "--artifacts", "onnx-fp32,onnx-fp32-again", "--backend", "null", "--no-interleave"],
                                cwd=ROOT, stderr=subprocess.PIPE, text=True)
     lines = []
     while not lines or not lines[-1].startswith("[2/2]"):

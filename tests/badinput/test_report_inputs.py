@@ -78,7 +78,7 @@ def _set_latency(value):
      ["nanacc.json is invalid at runs[0].accuracy.top1"]),
     ("runs.json", lambda d: d.update(runs={"onnx-fp32": {}}), ["runs.json does not follow the result schema at runs"]),
     ("threads.json", lambda d: d["settings"].update(threads="two"),
-     ["threads.json is invalid at settings.threads: 'two' is not a whole number of 0 or more"]),
+     ["threads.json does not follow the result schema at settings/threads: 'two' is not of type 'integer'"]),
     ("evalsha.json", lambda d: d["bundle"]["eval"].update(sha256=["a"]),
      ["evalsha.json is invalid at bundle.eval.sha256: ['a'] is not a text or null"]),
     ("model.json", lambda d: d["bundle"]["model"].update(name=7), ["model.json is invalid at bundle.model.name: 7"]),
@@ -86,6 +86,13 @@ def _set_latency(value):
      ["emulated.json", "emulated", "'false'"]),  # the result schema or the report's own check
     ("thermal.json", lambda d: d["thermal"].update(flags="hot"),
      ["thermal.json is invalid at thermal.flags: 'hot' is not a list of texts"]),
+    ("rounds.json", lambda d: d["runs"][0].update(rounds_ms=[0.6, 0.0, 0.61]),
+     ["rounds.json is invalid at runs[0].rounds_ms: [0.6, 0.0, 0.61] is not a list of positive numbers"]),
+    ("interval.json", lambda d: d["runs"][0]["latency_ms"].update(p50_ci95=[0.7, 0.6]),
+     ["interval.json is invalid at runs[0].latency_ms.p50_ci95: [0.7, 0.6] is not [lo, hi] with 0 < lo <= hi"]),
+    ("stability.json", lambda d: d["runs"][1].update(stability={"verdict": "fast", "reason": "edited"}),
+     ["stability.json", "stability", "'fast'"]),  # the result schema or the report's own check
+    ("interleave.json", lambda d: d["settings"].update(interleave="yes"), ["interleave.json", "interleave", "'yes'"]),
 ])
 def test_edited_results_are_refused(folder, name, change, fragments):
     write(folder, name, edited(change))
@@ -191,7 +198,7 @@ def test_incomplete_result_is_flagged(folder):
     result = invoke(["report", "cut.json", "--json", "out.json"], folder)
     assert result.exit_code == 0
     (row,) = json.loads((folder / "out.json").read_text())["rows"]
-    assert "incomplete result (interrupted): the run stopped after 1 artifact(s)" in row["flags"]
+    assert "incomplete result (interrupted): the run stopped after 1 finished configuration(s)" in row["flags"]
     assert "flag: pi4 resnet20 onnx-fp32: incomplete result (interrupted)" in result.stdout
 
 
