@@ -141,21 +141,28 @@ def emulation(machine: str, cpuinfo: Optional[str]) -> Dict:
     return {"emulated": bool(evidence), "evidence": evidence}
 
 
-def cpufreq() -> List[Dict]:
+def _sys(root: str, path: str) -> str:
+    """`path` (absolute, as on the device) under `root`: "/" on the device, a folder laid out as /sys in tests."""
+    return os.path.join(root, path.lstrip("/"))
+
+
+def cpufreq(root: str = "/") -> List[Dict]:
     cores = []
-    for folder in sorted(glob.glob("/sys/devices/system/cpu/cpu[0-9]*/cpufreq"),
-                         key=lambda p: int(p.split("/cpu")[-1].split("/")[0])):
+    folders = {int(re.search(r"cpu(\d+)/cpufreq$", folder).group(1)): folder
+               for folder in glob.glob(_sys(root, "/sys/devices/system/cpu/cpu[0-9]*/cpufreq"))}
+    for cpu, folder in sorted(folders.items()):
         cur, top = _read(f"{folder}/scaling_cur_freq"), _read(f"{folder}/cpuinfo_max_freq")
-        cores.append({"cpu": int(folder.split("/cpu")[-1].split("/")[0]),
+        cores.append({"cpu": cpu,
                       "cur_mhz": int(cur) // 1000 if cur and cur.isdigit() else None,
                       "max_mhz": int(top) // 1000 if top and top.isdigit() else None,
                       "governor": _read(f"{folder}/scaling_governor")})
     return cores
 
 
-def temperatures() -> Dict[str, float]:
+def temperatures(root: str = "/") -> Dict[str, float]:
+    """Degrees C per thermal zone, keyed "thermal_zoneN:<type>"."""
     temps = {}
-    for zone in sorted(glob.glob("/sys/class/thermal/thermal_zone*")):
+    for zone in sorted(glob.glob(_sys(root, "/sys/class/thermal/thermal_zone*"))):
         raw = _read(f"{zone}/temp")
         if raw and raw.lstrip("-").isdigit():
             name = _read(f"{zone}/type") or os.path.basename(zone)
@@ -163,18 +170,46 @@ def temperatures() -> Dict[str, float]:
     return temps
 
 
-def throttled() -> Optional[Dict]:
-    """Raspberry Pi firmware flags (`vcgencmd get_throttled`): bit 0-3 now, bit 16-19 since boot."""
-    out, _ = run_command("vcgencmd", "get_throttled")
-    if not out or "=" not in out:
-        return None
+# The Raspberry Pi firmware's throttle word: bits 0-3 hold now, bits 16-19 the same conditions since boot.
+THROTTLE_BITS = (("under_voltage", 0), ("freq_capped", 1), ("throttled_now", 2), ("soft_temp_limit", 3))
+SINCE_BOOT_SHIFT = 16
+# The kernel's copy of the word (Raspberry Pi OS kernels): a file read, much cheaper than running vcgencmd.
+THROTTLED_SYSFS = "/sys/devices/platform/soc/soc:firmware/get_throttled"
+
+
+def parse_throttled(text: str) -> Optional[Dict]:
+    """`vcgencmd get_throttled` ("throttled=0x50005") or the sysfs file ("50005") -> the flags, now and since
+    boot; None when the text holds no hexadecimal number."""
     try:
-        value = int(out.split("=")[1], 16)
+        value = int(text.strip().rpartition("=")[2], 16)
     except ValueError:
         return None
-    return {"raw": hex(value), "under_voltage": bool(value & 0x1), "freq_capped": bool(value & 0x2),
-            "throttled_now": bool(value & 0x4), "soft_temp_limit": bool(value & 0x8),
-            "throttled_since_boot": bool(value & 0x40000), "any": value != 0}
+    flags = {name: bool(value >> bit & 1) for name, bit in THROTTLE_BITS}
+    flags.update({f"{name.replace('_now', '')}_since_boot": bool(value >> (bit + SINCE_BOOT_SHIFT) & 1)
+                  for name, bit in THROTTLE_BITS})
+    return {"raw": hex(value), **flags, "now": bool(value & 0xF), "any": value != 0}
+
+
+def throttle_source(root: str = "/") -> Optional[Tuple[str, str]]:
+    """Where this device tells its throttle word: ("file", path), ("command", vcgencmd's path) or None."""
+    path = _sys(root, THROTTLED_SYSFS)
+    if os.path.isfile(path):
+        return "file", path
+    command = shutil.which("vcgencmd")
+    return ("command", command) if command else None
+
+
+def read_throttled(source: Optional[Tuple[str, str]]) -> Optional[Dict]:
+    if source is None:
+        return None
+    kind, where = source
+    text = _read(where) if kind == "file" else run_command(where, "get_throttled", timeout=2.0)[0]
+    return parse_throttled(text) if text else None
+
+
+def throttled(root: str = "/") -> Optional[Dict]:
+    """Raspberry Pi firmware flags (the sysfs copy, else `vcgencmd get_throttled`); None elsewhere."""
+    return read_throttled(throttle_source(root))
 
 
 def on_android() -> bool:

@@ -101,6 +101,8 @@ class Schedule:
         self.accuracy: Dict[int, Dict] = {}  # artifact index -> its accuracy and the configuration that measured it
         self.order: List[List[str]] = result.setdefault("schedule", {"interleaved": options.interleave,
                                                                      "rounds": 0, "order": []})["order"]
+        self.top_frequency_mhz: Optional[float] = None  # the highest CPU frequency seen after a round so far
+        self.frequency_drop: Optional[float] = None  # below that, after the latest round
 
     # -- one configuration ------------------------------------------------------------------------------------
     def configuration(self, config: Configuration) -> Measured:
@@ -159,7 +161,7 @@ class Schedule:
         run, config = measured.run, measured.config
         measured.finishing = True
         if measured.alive:
-            self._summarise(measured, self._throttled_now())
+            self._summarise(measured, self._throttled_now(), self.frequency_drop)
             memory = measured.ask({"cmd": "memory"})
             if memory is not None:
                 run["memory"] = memory
@@ -202,7 +204,19 @@ class Schedule:
         firmware = throttled()
         return None if firmware is None else bool(firmware["throttled_now"] or firmware["freq_capped"])
 
-    def _summarise(self, measured: Measured, throttled_now: Optional[bool]) -> None:
+    def _frequency_drop(self) -> Optional[float]:
+        """How far the CPU's current frequency is below the highest seen after earlier rounds (0.08 = 8 %); None
+        where the device does not tell. Taken right after a round, while the governor still runs at speed."""
+        from device_agent.sensors import cpu_state
+
+        now = cpu_state()["frequency_mhz"]
+        if not now:
+            return None
+        self.top_frequency_mhz = max(self.top_frequency_mhz or now, now)
+        return 1.0 - now / self.top_frequency_mhz
+
+    def _summarise(self, measured: Measured, throttled_now: Optional[bool],
+                   frequency_drop: Optional[float] = None) -> None:
         stats = _stats()
         run = measured.run
         samples_ms = [s / 1e6 for s in measured.samples_ns]
@@ -214,16 +228,20 @@ class Schedule:
         run["rounds_ms"] = list(measured.rounds_ms)
         if self.options.keep_samples:
             run["samples_ms"] = [round(s, 5) for s in samples_ms]
-        run["stability"] = stats.stability(samples_ms, measured.rounds_ms, throttled=throttled_now)
+        run["stability"] = stats.stability(samples_ms, measured.rounds_ms, throttled=throttled_now,
+                                           frequency_drop=frequency_drop)
 
     def publish(self, group: List[Measured]) -> None:
         """`result["runs"]` brought up to date and saved: the kept runs, then each configuration of `group` with
         something to show; one still in its rounds carries them so far, marked `partial`."""
-        throttled_now = self._throttled_now() if any(m.alive and m.rounds_ms for m in group) else None
+        measuring = any(m.alive and m.rounds_ms for m in group)
+        throttled_now = self._throttled_now() if measuring else None
+        if measuring:
+            self.frequency_drop = self._frequency_drop()
         shown = []
         for measured in group:
             if measured.alive and measured.rounds_ms and not measured.finishing:
-                self._summarise(measured, throttled_now)
+                self._summarise(measured, throttled_now, self.frequency_drop)
                 measured.run["partial"] = {"rounds_done": len(measured.rounds_ms),
                                            "rounds_planned": self.options.rounds}
             if measured.run["error"] or measured.rounds_ms:

@@ -62,9 +62,17 @@ def source_layer(node, initializers: FrozenSet[str] = frozenset()) -> Optional[s
             modules = [scope for scope in scopes[:-1] if scope]
             return modules[-1] if modules else None
     if node.name.startswith("/"):
-        path = ""
+        # "/layer1/layer1.0/shortcut/shortcut.0/Conv": each segment names its module either by its full path
+        # ("layer1.0" under "layer1") or relative to the previous segment ("shortcut.0" under "shortcut")
+        path, previous = "", ""
         for segment in node.name.strip("/").split("/")[:-1]:
-            path = segment if not path or segment.startswith(path + ".") else f"{path}.{segment}"
+            if not path or segment.startswith(path + "."):
+                path = segment
+            elif previous and segment.startswith(previous + "."):
+                path = f"{path}{segment[len(previous):]}"
+            else:
+                path = f"{path}.{segment}"
+            previous = segment
         return path or None
     return None
 
