@@ -41,6 +41,9 @@ UNIT_FLOATS = comma_list(FRACTION)
               help="int8/dynamic artifacts of trained models: top-1 agreement must reach this")
 @click.option("--max-int8-drop", type=NON_NEGATIVE_FLOAT, default=3.0, show_default=True,
               help="int8/dynamic artifacts of trained models: accuracy points they may lose on the eval set")
+@click.option("--max-drop", type=POSITIVE_FLOAT, help="with --int8: the accuracy points int8 may lose on the eval "
+              "set against fp32; searches calibration, then keeps the most sensitive layers in float until within "
+              "it, or refuses int8 (the gate's int8 bound becomes this)")
 @click.option("--eval-size", type=POSITIVE_INT, default=500, show_default=True,
               help="labelled images bundled for the agent")
 @click.option("--input-size", type=INPUT_SIZE, help="square input size (ONNX / Python models without one)")
@@ -51,7 +54,7 @@ UNIT_FLOATS = comma_list(FRACTION)
               "the data)")
 def command(model, int8, precisions, checkpoint, data, out, force, formats, tflite_layout, calibration_size,
             calibration_method, int8_config, fp32_tolerance, fp16_tolerance, min_float_agreement, min_int8_agreement,
-            max_int8_drop, eval_size, input_size, channels, mean, std) -> None:
+            max_int8_drop, max_drop, eval_size, input_size, channels, mean, std) -> None:
     """Export MODEL (zoo name, path to an .onnx file, or package.module:function) to a verified bundle.
 
     Every artifact must pass the parity gate for its precision; one that fails is left out of the bundle,
@@ -61,6 +64,8 @@ def command(model, int8, precisions, checkpoint, data, out, force, formats, tfli
     from edgebench.export.spec import (ExportSpec, Format, GateSpec, Precision, QuantSpec, default_formats,
                                        parse_enum, resolve_configs)
 
+    if max_drop is not None and not int8 and "int8" not in (precisions or ""):
+        raise click.UsageError("--max-drop sets the int8 accuracy budget: add --int8 (or int8 to --precisions)")
     if precisions:
         chosen = tuple(parse_enum(Precision, p.strip()) for p in precisions.split(",") if p.strip())
         chosen += (Precision.INT8,) if int8 and Precision.INT8 not in chosen else ()
@@ -72,10 +77,10 @@ def command(model, int8, precisions, checkpoint, data, out, force, formats, tfli
         else default_formats(),
         layout=Layout(tflite_layout.upper()),
         quant=QuantSpec(calibration_size=calibration_size, method=calibration_method,
-                        configs=resolve_configs(int8_config)),
+                        configs=resolve_configs(int8_config), max_drop_pp=max_drop),
         gate=GateSpec(fp32_tolerance=fp32_tolerance, fp16_tolerance=fp16_tolerance,
                       min_float_agreement=min_float_agreement, min_quant_agreement=min_int8_agreement,
-                      max_quant_drop=max_int8_drop),
+                      max_quant_drop=max_int8_drop, max_int8_drop=max_drop),
         eval_size=eval_size,
     )
     name = Path(model).stem if model.endswith(".onnx") else model.split(":")[-1]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Optional
 
 import numpy as np
 
@@ -12,6 +13,9 @@ from edgebench.data.preprocess import Preprocess
 from edgebench.export.source import ModelSource
 from edgebench.export.spec import ExportSpec
 from edgebench.export.verify import Agreement, compare
+
+if TYPE_CHECKING:
+    from edgebench.export.int8.plan import MixedPlan
 
 
 @dataclass(kw_only=True)
@@ -28,6 +32,8 @@ class ExportContext:
     selection: np.ndarray
     spec: ExportSpec
     fp32_onnx: Path  # the reference graph every other artifact is made from
+    # set by the ONNX int8 writer under --max-drop (ONNX is always written first); the TFLite writer follows it
+    int8_plan: Optional["MixedPlan"] = None
 
     def check(self, logits: np.ndarray) -> Agreement:
         return compare(logits, self.reference, self.eval_set.labels, self.reference_name)

@@ -24,7 +24,7 @@ def judge(precision: Precision, check: Agreement, gate: GateSpec, *, trained: bo
         return Verdict(passed=False, reasons=("outputs NaN or infinity",), criteria={})
     if precision in FLOAT_PRECISIONS:
         return _judge_float(check, gate.tolerance(precision), gate.min_float_agreement)
-    return _judge_quantized(check, gate, trained)
+    return _judge_quantized(precision, check, gate, trained)
 
 
 def _judge_float(check: Agreement, tolerance: float, min_agreement: float) -> Verdict:
@@ -38,8 +38,10 @@ def _judge_float(check: Agreement, tolerance: float, min_agreement: float) -> Ve
                    criteria={"relative_tolerance": tolerance, "min_agreement": min_agreement})
 
 
-def _judge_quantized(check: Agreement, gate: GateSpec, trained: bool) -> Verdict:
-    criteria = {"min_agreement": gate.min_quant_agreement, "max_drop_points": gate.max_quant_drop}
+def _judge_quantized(precision: Precision, check: Agreement, gate: GateSpec, trained: bool) -> Verdict:
+    bound = gate.int8_drop_bound(precision)
+    option = "--max-drop" if precision == Precision.INT8 and gate.max_int8_drop is not None else "--max-int8-drop"
+    criteria = {"min_agreement": gate.min_quant_agreement, "max_drop_points": bound}
     if not trained:
         # Random weights give near-tied logits: agreement and accuracy say nothing about the conversion.
         return Verdict(passed=True, reasons=(), criteria={**criteria, "judged": False})
@@ -48,6 +50,6 @@ def _judge_quantized(check: Agreement, gate: GateSpec, trained: bool) -> Verdict
         reasons.append(f"top-1 agreement {100 * check.top1_agreement:.1f} % is below "
                        f"{100 * gate.min_quant_agreement:.1f} % (--min-int8-agreement)")
     drop = check.drop_points
-    if gate.max_quant_drop is not None and drop is not None and drop > gate.max_quant_drop:
-        reasons.append(f"accuracy drop {drop:.2f} pp is above {gate.max_quant_drop:g} pp (--max-int8-drop)")
+    if bound is not None and drop is not None and drop > bound:
+        reasons.append(f"accuracy drop {drop:.2f} pp is above {bound:g} pp ({option})")
     return Verdict(passed=not reasons, reasons=tuple(reasons), criteria={**criteria, "judged": True})

@@ -118,13 +118,18 @@ def _produce(context: ExportContext, writer, fmt: Format, precision: Precision, 
         if path.exists():
             path.unlink()
         log(f"  {fmt.value}-{precision.value}: {_reason(exc)}")
-        return _rejection(fmt, precision, _reason(exc))
+        rejection = _rejection(fmt, precision, _reason(exc))
+        if getattr(exc, "quantization", None) is not None:  # a refused --max-drop search: what it measured
+            rejection["quantization"] = exc.quantization
+        return rejection
     verdict = judge(precision, check, context.spec.gate, trained=context.source.trained)
     entry = {
         "name": f"{fmt.value}-{precision.value}", "format": fmt.value, "precision": precision.value,
         **file_facts(path), "input": written.input, "output": written.output, "quantization": written.quantization,
         "check": check.as_dict(), "gate": verdict.as_dict(), "export_seconds": round(seconds, 2),
     }
+    if fmt == Format.ONNX:
+        entry["layers"] = _layers(path)
     log(_check_line(entry))
     if verdict.passed:
         return entry
@@ -135,6 +140,14 @@ def _produce(context: ExportContext, writer, fmt: Format, precision: Precision, 
     entry["divergence"] = _diagnose(context, fmt, path)
     path.unlink()
     return entry
+
+
+def _layers(path: Path) -> Dict[str, str]:
+    """ONNX node (and tensor) name -> torch module path, of this file's own nodes: the agent's profile names
+    layers with it."""
+    from edgebench.export.layers import layer_map
+
+    return layer_map(path)
 
 
 def _diagnose(context: ExportContext, fmt: Format, path: Path) -> Optional[Dict]:

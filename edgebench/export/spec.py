@@ -61,6 +61,7 @@ class GateSpec:
     min_float_agreement: float = 0.99
     min_quant_agreement: float = 0.9
     max_quant_drop: Optional[float] = 3.0  # accuracy points against the reference; None: not judged
+    max_int8_drop: Optional[float] = None  # the --max-drop budget: replaces max_quant_drop for int8 artifacts
 
     def __post_init__(self):
         for name in ("fp32_tolerance", "fp16_tolerance"):
@@ -74,12 +75,27 @@ class GateSpec:
         if self.max_quant_drop is not None and not (math.isfinite(self.max_quant_drop) and self.max_quant_drop >= 0):
             raise EdgebenchError(f"maximum int8 accuracy drop {self.max_quant_drop} is out of range: give 0 or "
                                  "more accuracy points")
+        if self.max_int8_drop is not None:
+            check_max_drop(self.max_int8_drop)
+
+    def int8_drop_bound(self, precision: "Precision") -> Optional[float]:
+        """The accuracy points a quantized artifact of `precision` may lose."""
+        if precision == Precision.INT8 and self.max_int8_drop is not None:
+            return self.max_int8_drop
+        return self.max_quant_drop
 
     def tolerance(self, precision: "Precision") -> Optional[float]:
         return {Precision.FP32: self.fp32_tolerance, Precision.FP16: self.fp16_tolerance}.get(precision)
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+def check_max_drop(value: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value > 0):
+        raise EdgebenchError(f"--max-drop {value} is out of range: give the accuracy points int8 may lose, a finite "
+                             "number above 0 (e.g. 1)")
+    return float(value)
 
 
 def tflite_available() -> bool:
@@ -112,8 +128,13 @@ class QuantSpec:
     accept_agreement: float = 0.995
     # TFLite's calibrator runs the float graph with statistics hooks, ~100x slower than inference: fewer images.
     tflite_calibration_size: int = 100
+    # --max-drop: the accuracy budget (points on the eval set against fp32) of the mixed-precision int8 search;
+    # None: int8 as above, every layer quantized
+    max_drop_pp: Optional[float] = None
 
     def __post_init__(self):
+        if self.max_drop_pp is not None:
+            check_max_drop(self.max_drop_pp)
         if self.method not in CALIBRATION_METHODS:
             raise EdgebenchError(f"unknown calibration method '{self.method}': choose from "
                                  f"{', '.join(CALIBRATION_METHODS)}")

@@ -5,6 +5,9 @@ nobody asked for and never reaches its own int8 path. One SavedModel with a sing
 written, and every requested precision is converted from it, calibrated on the same real images and
 normalisation as the ONNX int8 artifact.
 
+`convert(Precision.INT8, float_layers)` keeps the named layers of the fp32 ONNX graph in float and the rest full
+integer (`selective.py`); `mixed.py` picks those layers for an accuracy budget.
+
 Offline: onnx2tf downloads sample images for any 4-D input with 3 channels last and a small static batch.
 Conversion runs in a scratch folder that already holds that file, made from the calibration images, so the
 download is never reached.
@@ -18,7 +21,7 @@ import os
 import shutil
 import sys
 from pathlib import Path
-from typing import Dict, Iterator, Optional
+from typing import Dict, Iterator, Optional, Sequence
 
 import numpy as np
 
@@ -116,7 +119,10 @@ def _sample_file(calibration_nchw: np.ndarray, mean, std, target: Path) -> None:
 
 
 class TfliteConverter:
-    """Holds the converted TensorFlow graph; `convert(precision)` returns .tflite bytes."""
+    """Holds the converted TensorFlow graph; `convert(precision)` returns .tflite bytes.
+
+    `convert(Precision.INT8, float_layers)` keeps those layers (node names of the fp32 ONNX graph the converter
+    was built from) in float and the rest full integer; `convert_mixed` also says which TFLite ops that meant."""
 
     def __init__(self, onnx_path: Path, work: Path, layout: Layout, calibration_nchw: np.ndarray,
                  mean, std, input_name: str = "input", simplify: bool = True):
@@ -127,8 +133,11 @@ class TfliteConverter:
         self.layout = layout
         work, onnx_path = Path(work).absolute(), Path(onnx_path).absolute()  # conversion runs in another cwd
         self.work = work
+        self.onnx_path = onnx_path
+        self.calibration_nchw = calibration_nchw
         self.calibration = calibration_nchw.transpose(0, 2, 3, 1) if layout == Layout.NHWC else calibration_nchw
         self.fixes: Dict[str, int] = {}
+        self._selective = None  # SelectiveQuantizer, made on the first mixed conversion
         work.mkdir(parents=True, exist_ok=True)
         source = self._prepare_onnx(onnx_path, work / "model.onnx")  # onnx2tf rewrites its input: give it a copy
         _sample_file(calibration_nchw, mean, std, work / ONNX2TF_SAMPLE_FILE)
@@ -177,7 +186,12 @@ class TfliteConverter:
         with native_output_silenced():
             archive.write_out(str(self.saved_model))
 
-    def convert(self, precision: Precision) -> bytes:
+    def convert(self, precision: Precision, float_layers: Sequence[str] = ()) -> bytes:
+        if float_layers:
+            if precision != Precision.INT8:
+                raise EdgebenchError(f"float layers apply to int8 only, not to TFLite {precision.value}: give "
+                                     "no float layers or convert int8")
+            return self.convert_mixed(float_layers).model
         tf = self.tf
         converter = tf.lite.TFLiteConverter.from_saved_model(str(self.saved_model))
         if precision == Precision.FP16:
@@ -186,23 +200,48 @@ class TfliteConverter:
         elif precision == Precision.DYNAMIC:
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
         elif precision == Precision.INT8:
-            calibration = self.calibration
-
-            def representative():
-                for index in range(len(calibration)):
-                    yield [calibration[index:index + 1]]
-
-            converter.optimizations = [tf.lite.Optimize.DEFAULT]
-            converter.representative_dataset = representative
-            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-            converter.inference_input_type = tf.int8
-            converter.inference_output_type = tf.int8
+            self._full_int8_options(converter)
         try:
             with native_output_silenced():
                 return converter.convert()
         except Exception as exc:
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise EdgebenchError(f"TFLite {precision.value} conversion failed: {first[:200]}") from None
+
+    def convert_mixed(self, float_layers: Sequence[str]):
+        """Full int8 but for `float_layers` -> `selective.MixedTflite` (the model, the TFLite ops kept in float,
+        the layers without a TFLite counterpart). An empty list gives full int8 through the same passes."""
+        return self._selective_quantizer().quantize(float_layers)
+
+    def layer_names(self) -> Sequence[str]:
+        """The node names `float_layers` may hold: those of the fp32 ONNX graph, in topological order."""
+        return self._selective_quantizer().node_names()
+
+    def layer_ops(self) -> Dict[str, Optional[str]]:
+        """Each node of the fp32 ONNX graph -> the TFLite op computing its output (None where there is none)."""
+        return self._selective_quantizer().tflite_ops()
+
+    def _selective_quantizer(self):
+        from edgebench.export.tflite.selective import SelectiveQuantizer
+
+        if self._selective is None:
+            self._selective = SelectiveQuantizer(tf=self.tf, saved_model=self.saved_model, onnx_path=self.onnx_path,
+                                                 layout=self.layout, calibration_nchw=self.calibration_nchw,
+                                                 configure=self._full_int8_options, work=self.work)
+        return self._selective
+
+    def _full_int8_options(self, converter) -> None:
+        tf, calibration = self.tf, self.calibration
+
+        def representative():
+            for index in range(len(calibration)):
+                yield [calibration[index:index + 1]]
+
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = representative
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
 
     def close(self) -> None:
         shutil.rmtree(self.work, ignore_errors=True)

@@ -1,4 +1,8 @@
-"""TFLite artifacts: onnx2tf builds the TensorFlow graph once, TFLiteConverter writes each precision."""
+"""TFLite artifacts: onnx2tf builds the TensorFlow graph once, TFLiteConverter writes each precision.
+
+With an accuracy budget (`context.int8_plan`, set by the ONNX int8 writer), the int8 artifact keeps the plan's
+float layers in float and as many more of its ranking as TFLite's own drop on the eval set needs
+(`edgebench.export.tflite.mixed`)."""
 
 from __future__ import annotations
 
@@ -16,13 +20,16 @@ class TfliteWriter:
         from edgebench.export.tflite.convert import TfliteConverter
 
         spec = context.spec
+        self.context = context
+        self.log = log
+        self.work = work / ".tflite-work"
         self.layout = spec.layout
         self.calibration = context.calibration[:spec.quant.tflite_calibration_size]
         log(f"converting to TFLite ({', '.join(p.value for p in spec.precisions_for(Format.TFLITE))}; "
             f"{self.layout.value} input) with onnx2tf ...")
         # Graphs edgebench exported itself are already folded and simplified: onnxsim would only cost time
         # (about 9 s on ResNet-101). A user's ONNX file goes through it.
-        self.converter = TfliteConverter(context.fp32_onnx, work / ".tflite-work", self.layout, self.calibration,
+        self.converter = TfliteConverter(context.fp32_onnx, self.work, self.layout, self.calibration,
                                          context.preprocess.mean, context.preprocess.std,
                                          simplify=context.module is None)
 
@@ -30,15 +37,42 @@ class TfliteWriter:
         from edgebench.export.tflite.convert import tflite_io
         from edgebench.fileio import write_bytes
 
-        write_bytes(path, self.converter.convert(precision))
+        mixed_precision = None
+        if precision == Precision.INT8 and self.context.spec.quant.max_drop_pp is not None:
+            model, mixed_precision = self._within_budget(self._plan())
+        else:
+            model = self.converter.convert(precision)
+        write_bytes(path, model)
         io_facts = tflite_io(path)
         quantization = {
             "tool": "tensorflow.lite.TFLiteConverter", "graph": "onnx2tf", "graph_fixes": dict(self.converter.fixes),
             "calibration_images": int(len(self.calibration)) if precision == Precision.INT8 else 0,
             "input": io_facts["input_quantization"], "output": io_facts["output_quantization"],
         }
+        if mixed_precision is not None:
+            quantization["mixed_precision"] = mixed_precision
         return Written(input={**io_facts["input"], "layout": self.layout.value}, output=io_facts["output"],
                        quantization=quantization)
+
+    def _plan(self):
+        """The ONNX side's plan; made here when only TFLite was asked for. A refused plan is still a plan: TFLite
+        then tries its own full int8 before it refuses."""
+        from edgebench.export.int8.search import MixedRefused
+        from edgebench.export.writers.onnx import int8_plan
+
+        try:
+            return int8_plan(self.context, self.work.parent, self.log)
+        except MixedRefused:
+            return self.context.int8_plan
+
+    def _within_budget(self, plan):
+        from edgebench.export.layers import layer_map
+        from edgebench.export.tflite.mixed import EvalScorer, choose_mix
+
+        context = self.context
+        scorer = EvalScorer(fp32_onnx=context.fp32_onnx, eval_inputs=context.eval_inputs,
+                            labels=context.eval_set.labels, layout=self.layout, work=self.work)
+        return choose_mix(self.converter, plan, scorer, layer_map(context.fp32_onnx), self.log)
 
     def logits(self, path: Path, inputs_nchw: np.ndarray) -> np.ndarray:
         from edgebench.export.tflite.convert import tflite_logits

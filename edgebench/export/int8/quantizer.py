@@ -1,0 +1,136 @@
+"""ONNX Runtime's static QDQ quantizer with calibration done once per method.
+
+`quantize_static` calibrates on every call unless it is given a `calibration_cache_path`: the ranges of every
+tensor are written there on the first call with a method and read back by every later one, so per-channel
+versus per-tensor, the int8 configuration and each `nodes_to_exclude` set cost one quantizer pass, not one
+calibration.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+from pathlib import Path
+from typing import Dict, Sequence
+
+import numpy as np
+
+from edgebench.errors import EdgebenchError
+from edgebench.export.spec import QUANT_CONFIGS
+
+LAYER_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul")  # nodes with weights: what "a layer" means here
+
+
+class CachedQuantizer:
+    def __init__(self, prepared: Path, calibration: np.ndarray, input_name: str, batch_size: int, work: Path):
+        self.prepared = prepared
+        self.calibration = calibration
+        self.input_name = input_name
+        self.batch_size = batch_size
+        self.work = work
+        self.caches: Dict[str, Path] = {}
+
+    def write(self, target: Path, *, method: str, per_channel: bool, config: str,
+              exclude: Sequence[str] = ()) -> Path:
+        from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+
+        from edgebench.export.onnx_int8 import ArrayCalibrationReader
+
+        logging.getLogger("root").setLevel(logging.ERROR)  # the quantizer logs a hint per run at WARNING
+        methods = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
+                   "percentile": CalibrationMethod.Percentile}
+        activation, reduce_range = QUANT_CONFIGS[config]
+        cache = self.caches.setdefault(method, self.work / f"ranges-{method}.json")
+        reader = ArrayCalibrationReader(self.input_name, self.calibration, self.batch_size)
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):  # the entropy and percentile calibrators print progress
+                quantize_static(
+                    str(self.prepared), str(target), reader, quant_format=QuantFormat.QDQ, per_channel=per_channel,
+                    reduce_range=reduce_range, activation_type=QuantType.QUInt8 if activation == "uint8"
+                    else QuantType.QInt8, weight_type=QuantType.QInt8, calibrate_method=methods[method],
+                    nodes_to_exclude=list(exclude), calibration_cache_path=str(cache),
+                )
+        except Exception as exc:  # the quantizer raises many types; name the setting and the reason
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise EdgebenchError(f"int8 quantization ({method}, {config}, "
+                                 f"{'per-channel' if per_channel else 'per-tensor'}) failed: {first[:300]}") from None
+        return target
+
+
+def quantized_layers(qdq_path: Path) -> list:
+    """Names of the layer nodes whose weights the quantizer turned to int8, in graph order."""
+    import onnx
+
+    model = onnx.load(str(qdq_path), load_external_data=False)
+    dequantized = {node.output[0] for node in model.graph.node if node.op_type == "DequantizeLinear"}
+    initializers = {init.name for init in model.graph.initializer}
+    producers = {out: node for node in model.graph.node for out in node.output}
+    layers = []
+    for node in model.graph.node:
+        if node.op_type not in LAYER_OPS or len(node.input) < 2:
+            continue
+        weight = producers.get(node.input[1])
+        if node.input[1] in dequantized and weight is not None and weight.input[0] in initializers:
+            layers.append(node.name)
+    return layers
+
+
+def weights_only(fp32_path: Path, qdq_path: Path, target: Path) -> Path:
+    """The fp32 graph with each layer's weight replaced by the QDQ model's own int8 weight and its dequantize:
+    int8 weights, every activation (and every bias) in float."""
+    import onnx
+
+    fp32 = onnx.load(str(fp32_path))
+    qdq = onnx.load(str(qdq_path))
+    q_nodes = {node.name: node for node in qdq.graph.node}
+    q_producers = {out: node for node in qdq.graph.node for out in node.output}
+    q_inits = {init.name: init for init in qdq.graph.initializer}
+    added = set()
+    for node in fp32.graph.node:
+        twin = q_nodes.get(node.name)
+        if node.op_type not in LAYER_OPS or twin is None or len(twin.input) < 2:
+            continue
+        dequantize = q_producers.get(twin.input[1])
+        if dequantize is None or dequantize.op_type != "DequantizeLinear" or dequantize.input[0] not in q_inits:
+            continue
+        for name in dequantize.input:
+            if name and name not in added and name in q_inits:
+                fp32.graph.initializer.append(q_inits[name])
+                added.add(name)
+        fp32.graph.node.append(dequantize)
+        node.input[1] = dequantize.output[0]
+    _sort_topologically(fp32.graph)
+    used = {name for node in fp32.graph.node for name in node.input}
+    kept = [init for init in fp32.graph.initializer if init.name in used]
+    del fp32.graph.initializer[:]
+    fp32.graph.initializer.extend(kept)
+    if not any(opset.domain in ("", "ai.onnx") and opset.version >= 13 for opset in fp32.opset_import):
+        raise EdgebenchError(f"{fp32_path}: per-channel DequantizeLinear needs opset 13 or newer")
+    onnx.save(fp32, str(target))
+    return target
+
+
+def copy_node(node):
+    import onnx
+
+    copied = onnx.NodeProto()
+    copied.CopyFrom(node)
+    return copied
+
+
+def _sort_topologically(graph) -> None:
+    available = {inp.name for inp in graph.input} | {init.name for init in graph.initializer} | {""}
+    pending = list(range(len(graph.node)))
+    ordered = []
+    while pending:
+        ready = [i for i in pending if all(name in available for name in graph.node[i].input)]
+        if not ready:
+            raise EdgebenchError("the weights-only int8 graph has a cycle or a missing input")
+        for i in ready:
+            ordered.append(graph.node[i])
+            available.update(graph.node[i].output)
+        pending = [i for i in pending if i not in set(ready)]
+    ordered = [copy_node(node) for node in ordered]
+    del graph.node[:]
+    graph.node.extend(ordered)

@@ -1,0 +1,233 @@
+"""Accuracy-aware int8 (`edgebench export --int8 --max-drop`): the pieces on hand-written inputs and a tiny graph.
+
+The end-to-end acceptance on a trained model lives in tests/int8/ (Fashion-MNIST, marked slow)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from edgebench.errors import EdgebenchError
+from edgebench.export.gate import judge
+from edgebench.export.int8.search import smallest_within
+from edgebench.export.spec import GateSpec, Precision, QuantSpec, check_max_drop
+from edgebench.export.verify import Agreement
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "inf", "-inf", "abc", ""])
+def test_bad_max_drop_exits_2_with_one_line(value):
+    from edgebench.cli import cli
+
+    done = CliRunner().invoke(cli, ["export", "test_resnet", "--int8", "--max-drop", value])
+    assert done.exit_code == 2
+    lines = done.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and "--max-drop" in lines[0]
+
+
+def test_max_drop_without_int8_exits_2():
+    from edgebench.cli import cli
+
+    done = CliRunner().invoke(cli, ["export", "test_resnet", "--max-drop", "1"], prog_name="edgebench")
+    assert done.exit_code == 2
+    assert done.output.strip().splitlines() == [
+        "error: --max-drop sets the int8 accuracy budget: add --int8 (or int8 to --precisions) "
+        "(see 'edgebench export -h')"]
+
+
+@pytest.mark.parametrize("value", [0, -0.5, math.nan, math.inf, True])
+def test_specs_refuse_bad_budgets(value):
+    with pytest.raises(EdgebenchError, match="--max-drop"):
+        QuantSpec(max_drop_pp=value)
+    with pytest.raises(EdgebenchError, match="--max-drop"):
+        GateSpec(max_int8_drop=value)
+    assert check_max_drop(0.25) == 0.25
+
+
+def _agreement(accuracy: float) -> Agreement:
+    return Agreement(reference="torch", count=500, top1_agreement=0.97, max_abs_diff=0.5, relative_diff=0.05,
+                     accuracy=accuracy, reference_accuracy=0.874)
+
+
+def test_gate_holds_int8_to_the_budget_and_dynamic_to_max_int8_drop():
+    gate = GateSpec(max_quant_drop=3.0, max_int8_drop=1.0)
+    drop_2pp = _agreement(0.854)
+    int8 = judge(Precision.INT8, drop_2pp, gate, trained=True)
+    assert not int8.passed and int8.criteria["max_drop_points"] == 1.0
+    assert int8.reasons == ("accuracy drop 2.00 pp is above 1 pp (--max-drop)",)
+    dynamic = judge(Precision.DYNAMIC, drop_2pp, gate, trained=True)
+    assert dynamic.passed and dynamic.criteria["max_drop_points"] == 3.0
+    assert judge(Precision.INT8, _agreement(0.868), gate, trained=True).passed  # 0.6 pp
+    without = judge(Precision.INT8, drop_2pp, GateSpec(max_quant_drop=3.0), trained=True)
+    assert without.passed and without.criteria["max_drop_points"] == 3.0  # no budget: today's bound
+
+
+@pytest.mark.parametrize("needed,count,asked", [
+    (1, 21, [1]), (2, 21, [1, 2]), (3, 21, [1, 2, 4, 3]), (5, 21, [1, 2, 4, 8, 6, 5]),
+    (21, 21, [1, 2, 4, 8, 16, 21, 19, 20]), (9, 11, [1, 2, 4, 8, 11, 10, 9]),
+])
+def test_smallest_within_doubles_then_bisects(needed, count, asked):
+    seen = []
+
+    def within(k):
+        seen.append(k)
+        return k >= needed
+
+    assert smallest_within(within, count) == needed
+    assert seen == asked
+    assert len(set(seen)) == len(seen)
+
+
+def test_smallest_within_none_when_even_all_fail():
+    seen = []
+    assert smallest_within(lambda k: seen.append(k) or False, 6) is None
+    assert seen == [1, 2, 4, 6]
+    assert smallest_within(lambda k: True, 0) is None
+
+
+def _chain(tmp_path: Path, factor: float) -> Path:
+    """Four convolutions and a linear layer, random weights; `factor` moved onto two channels of conv 1's
+    output and off conv 2's inputs (the same function in fp32)."""
+    import torch
+
+    from edgebench.export.onnx_float import export_onnx
+
+    torch.manual_seed(0)
+    layers = [torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU()]
+    for _ in range(3):
+        layers += [torch.nn.Conv2d(8, 8, 3, padding=1), torch.nn.ReLU()]
+    model = torch.nn.Sequential(*layers, torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
+                                torch.nn.Linear(8, 4)).eval()
+    with torch.no_grad():
+        for channel in (1, 5):
+            model[2].weight[channel] *= factor
+            model[2].bias[channel] *= factor
+            model[4].weight[:, channel] /= factor
+    path = tmp_path / f"chain-{factor:g}.onnx"
+    export_onnx(model, (1, 3, 12, 12), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def quantized_chain(tmp_path_factory):
+    from edgebench.export.int8.quantizer import CachedQuantizer, quantized_layers
+    from edgebench.export.onnx_int8 import preprocess_for_quantization
+
+    work = tmp_path_factory.mktemp("chain")
+    fp32 = _chain(work, 300.0)
+    prepared = work / "prepared.onnx"
+    preprocess_for_quantization(fp32, prepared)
+    images = np.random.default_rng(0).normal(size=(48, 3, 12, 12)).astype(np.float32)
+    quantizer = CachedQuantizer(prepared, images[:32], "input", 16, work)
+    full = quantizer.write(work / "full.onnx", method="minmax", per_channel=True, config="u8s8")
+    return {"work": work, "fp32": fp32, "prepared": prepared, "images": images, "quantizer": quantizer,
+            "full": full, "layers": quantized_layers(full)}
+
+
+def test_sensitivity_ranks_the_two_layers_around_the_outlier_tensor_first(quantized_chain):
+    from edgebench.export.int8.sensitivity import layer_scores
+
+    layers = quantized_chain["layers"]
+    assert len(layers) == 5  # four convolutions and the linear layer
+    scores = layer_scores(quantized_chain["full"], quantized_chain["prepared"], layers, quantized_chain["images"])
+    assert {s.layer for s in scores[:2]} == {layers[1], layers[2]}
+    # the outlier tensor is conv 1's output and conv 2's input: the same noise, above every other layer's
+    assert scores[0].score == pytest.approx(scores[1].score, rel=0.05)
+    assert scores[1].score > 2 * scores[2].score
+    assert all(s.score >= 0 and s.score == pytest.approx(s.weight + s.input + s.output) for s in scores)
+
+
+def test_excluding_the_ranked_pair_removes_their_activation_quantization(quantized_chain):
+    import onnx
+
+    from edgebench.export.verify import onnx_logits
+
+    layers, quantizer = quantized_chain["layers"], quantized_chain["quantizer"]
+    mix = quantizer.write(quantized_chain["work"] / "mix.onnx", method="minmax", per_channel=True, config="u8s8",
+                          exclude=[layers[1], layers[2]])
+    assert (quantized_chain["work"] / "ranges-minmax.json").is_file()  # calibrated once, reused
+    model = onnx.load(str(mix))
+    nodes = {n.name: n for n in model.graph.node}
+    producers = {out: n for n in model.graph.node for out in n.output}
+    middle_input = nodes[layers[2]].input[0]
+    assert producers[middle_input].op_type == "Relu"  # conv 2 reads conv 1's float output, no DQ between
+    reference = onnx_logits(quantized_chain["fp32"], quantized_chain["images"])
+    full_error = np.abs(onnx_logits(quantized_chain["full"], quantized_chain["images"]) - reference).mean()
+    mix_error = np.abs(onnx_logits(mix, quantized_chain["images"]) - reference).mean()
+    assert mix_error < full_error / 3
+
+
+def test_weights_only_keeps_activations_float(quantized_chain):
+    import onnx
+
+    from edgebench.export.int8.quantizer import weights_only
+    from edgebench.export.verify import onnx_logits
+
+    path = weights_only(quantized_chain["prepared"], quantized_chain["full"],
+                        quantized_chain["work"] / "weights-only.onnx")
+    model = onnx.load(str(path))
+    ops = [n.op_type for n in model.graph.node]
+    assert ops.count("QuantizeLinear") == 0
+    assert ops.count("DequantizeLinear") == 5  # one per layer weight
+    int8_weights = [i for i in model.graph.initializer if i.data_type == onnx.TensorProto.INT8 and len(i.dims) > 1]
+    assert len(int8_weights) == 5
+    assert not any(i.data_type == onnx.TensorProto.INT32 for i in model.graph.initializer)  # biases stay float
+    # the same as the fp32 graph with each weight replaced by its int8 value times its scale, computed by hand
+    from onnx import numpy_helper
+
+    full = onnx.load(str(quantized_chain["full"]))
+    full_inits = {i.name: numpy_helper.to_array(i) for i in full.graph.initializer}
+    by_hand = onnx.load(str(quantized_chain["prepared"]))
+    weights = {n.input[1] for n in by_hand.graph.node if n.op_type in ("Conv", "Gemm")}
+    for init in by_hand.graph.initializer:
+        if init.name in weights:
+            quantized = full_inits[init.name + "_quantized"].astype(np.float32)
+            scale = full_inits[init.name + "_scale"].astype(np.float32)
+            init.CopyFrom(numpy_helper.from_array(quantized * scale.reshape(-1, *[1] * (quantized.ndim - 1)),
+                                                  init.name))
+    hand_path = quantized_chain["work"] / "by-hand.onnx"
+    onnx.save(by_hand, str(hand_path))
+    images = quantized_chain["images"]
+    assert np.abs(onnx_logits(path, images) - onnx_logits(hand_path, images)).max() < 1e-5
+    assert np.abs(onnx_logits(path, images) - onnx_logits(quantized_chain["fp32"], images)).max() > 1e-6
+
+
+def _result(status: str, floats, scores) -> dict:
+    sensitivity = [{"layer": f"/layer{i}/Conv", "torch_layer": f"layer{i}", "op_type": "Conv", "score": score}
+                   for i, score in enumerate(scores)]
+    record = {"max_drop_pp": 1.0, "metric": "top-1", "sensitivity_method": "local int8 noise: test",
+              "full_int8": {"accuracy": 0.80, "drop_pp": 7.5},
+              "chosen": {"accuracy": 0.87, "drop_pp": 0.4, "float_layers": floats, "float_fraction": 0.1,
+                         "quantizable_layers": 20},
+              "calibration": {"method": "percentile", "per_channel": True, "config": "u8s8"},
+              "weights_only": {"accuracy": 0.874, "drop_pp": 0.1}, "sensitivity": sensitivity,
+              "search_seconds": 12.34, "status": status}
+    run = {"artifact": "onnx-int8", "quantization": {"mixed_precision": record}}
+    return {"bundle": {"model": {"name": "net"}}, "runs": [run, {**run, "config": "onnx-int8 threads=2"},
+                                                            {"artifact": "onnx-fp32", "quantization": None}]}
+
+
+def test_sensitivity_section_markdown_names_decision_and_top_layers():
+    from edgebench.report import sensitivity
+
+    lines = sensitivity.markdown([_result("mixed", ["/layer0/Conv", "/layer1/Conv"], [0.6, 0.5, 1e-4, 5e-5])])
+    table_rows = [line for line in lines if line.startswith("| net ")]
+    assert table_rows == ["| net | onnx-int8 | mixed: 2 layer(s) in float | 1 | 7.50 | 0.40 | 2 of 20 (10.0 %) | "
+                          "percentile, per-channel | 0.10 | 12.3 |"]  # one row: two settings share the artifact
+    assert ("- net onnx-int8, most sensitive: /layer0/Conv (layer0) 0.6 (float); /layer1/Conv (layer1) 0.5 (float); "
+            "/layer2/Conv (layer2) 0.0001; /layer3/Conv (layer3) 5e-05") in lines
+    assert sensitivity.markdown([{"bundle": {}, "runs": [{"artifact": "onnx-fp32", "quantization": None}]}]) == []
+
+
+def test_sensitivity_section_html_embeds_one_chart_per_model(tmp_path):
+    from edgebench.report import sensitivity
+
+    page = sensitivity.html([_result("full-int8", [], [0.3, 0.2, 0.1])], tmp_path)
+    assert page.count("<figure class='sensitivity'>") == 1
+    assert "data:image/png;base64," in page and "full-int8" in page
+    png = (tmp_path / "sensitivity-net-onnx-int8.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sensitivity.html([], tmp_path) == ""
