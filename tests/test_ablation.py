@@ -43,6 +43,7 @@ def test_pareto_front_and_max_drop():
     assert build_table("resnet101", rows, "a", max_drop=5.0).cheapest["variant"] == "c"
 
 
+@pytest.mark.slow  # the sweep itself is covered by the interrupted-sweep test; this one adds the CLI and --export
 def test_ablation_command_tiny_run(tmp_path):
     out = tmp_path / "sweep"
     done = subprocess.run([sys.executable, "-m", "edgebench", "ablation", "--arch", "resnet101", "--variants", "13,11",

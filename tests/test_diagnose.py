@@ -303,6 +303,10 @@ def test_source_layer_from_both_exporters():
     assert source_layer(fused) == "layer1.0.bn"  # the weight is no initializer: the scope is all there is
     assert source_layer(helper.make_node("Conv", ["a"], ["b"], name="/layer1/layer1.0/conv1/Conv")) == \
         "layer1.0.conv1"
+    # a segment named relative to the one before it ("shortcut.0" under "shortcut") is appended once
+    assert source_layer(helper.make_node("Conv", ["a"], ["b"], name="/stages.0/stages.0.0/shortcut/shortcut.0/Conv")) \
+        == "stages.0.0.shortcut.0"
+    assert source_layer(helper.make_node("Add", ["a"], ["b"], name="/Add")) is None
     assert source_layer(helper.make_node("Add", ["a"], ["b"], name="/layer1/layer1.0/Add")) == "layer1.0"
     assert source_layer(helper.make_node("Flatten", ["a"], ["b"], name="/Flatten")) is None
 
@@ -408,7 +412,3 @@ def test_rejected_artifact_is_reported_from_the_manifest():
     assert _recorded_divergence({**entry, "divergence": {"error": "no interpreter"}}) is None
     assert _recorded_line({"name": "tflite-int8", "reason": "agreement 80 %"}) == \
         "rejected at export (agreement 80 %), so not in the bundle"
-    # a segment named relative to the one before it ("shortcut.0" under "shortcut") is appended once
-    assert source_layer(helper.make_node("Conv", ["a"], ["b"], name="/stages.0/stages.0.0/shortcut/shortcut.0/Conv")) \
-        == "stages.0.0.shortcut.0"
-    assert source_layer(helper.make_node("Add", ["a"], ["b"], name="/Add")) is None

@@ -76,6 +76,7 @@ def test_onnx_parity_one_variant_per_family(family, tmp_path):
     assert agreement.max_abs_diff < 1e-4 and agreement.top1_agreement == 1.0
 
 
+@pytest.mark.slow  # int8 export is covered by the demo test and tests/test_int8_mix.py; this one adds a study variant
 def test_study_variant_exports_to_int8_onnx(tmp_path):
     import onnx
 

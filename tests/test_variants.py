@@ -123,13 +123,8 @@ def onnx_parity(name, tmp_path):
     np.testing.assert_allclose(got, expected, atol=1e-4, rtol=1e-3)
 
 
-@pytest.mark.parametrize("name", ["resnet101-v13", "vgg19-v13"])  # ghost + grouped + shuffle; DiCE
-def test_onnx_parity_subset(name, tmp_path):
-    onnx_parity(name, tmp_path)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("name", [n for n in VARIANTS if n not in ("resnet101-v13", "vgg19-v13")])
+@pytest.mark.slow  # the default suite checks one shrunk variant per technique family (test_fast_end_to_end.py)
+@pytest.mark.parametrize("name", VARIANTS)
 def test_onnx_parity_all(name, tmp_path):
     onnx_parity(name, tmp_path)
 

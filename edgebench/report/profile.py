@@ -11,7 +11,7 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 from device_agent.profiling import QUANTIZE_OPS
 from device_agent.stats import ratio_ci, verdict
 from edgebench.report.sustained import documents, label
-from edgebench.report.writers import markdown_table
+from edgebench.report.writers import html_table, markdown_table
 
 TOP_LAYERS = 8
 QUANTIZE_REASON_SHARE = 0.15  # at least this much of int8 time in Q/DQ nodes is worth naming
@@ -177,10 +177,7 @@ def html(results: Sequence, out_dir=None) -> str:
         return ""
     parts = ["<h2 id='profile'>Per-layer profile</h2>"]
     if rows:
-        head = "".join(f"<th>{html_text.escape(h)}</th>" for h in HEADERS)
-        body = "".join("<tr>" + "".join(f"<td class='text'>{html_text.escape(c)}</td>" for c in r) + "</tr>"
-                       for r in rows)
-        parts.append(f"<table id='profile-table'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+        parts.append(html_table(HEADERS, rows, table_id="profile-table"))
     for document, run in profiled_runs(results):
         if not run["profile"].get("available"):
             continue

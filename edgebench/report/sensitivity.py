@@ -5,13 +5,12 @@ chart of each layer's sensitivity with the float layers highlighted. Drawn from 
 
 from __future__ import annotations
 
-import base64
 import html as html_text
 import re
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
-from edgebench.report.writers import markdown_table
+from edgebench.report.writers import html_figure, html_table, markdown_table
 
 HEADERS = ("model", "artifact", "decision", "budget pp", "full int8 drop pp", "chosen drop pp", "float layers",
            "calibration", "weights-only drop pp", "search s")
@@ -118,11 +117,8 @@ def html(results: Sequence, out_dir: Optional[Path] = None) -> str:
     found = list(records(results))
     if not found:
         return ""
-    head = "".join(f"<th>{html_text.escape(h)}</th>" for h in HEADERS)
-    body = "".join("<tr>" + "".join(f"<td class='text'>{html_text.escape(cell)}</td>" for cell in row(*item))
-                   + "</tr>" for item in found)
     parts = ["<h2 id='sensitivity'>Int8 sensitivity and mixed precision</h2>",
-             f"<table id='sensitivity-table'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"]
+             html_table(HEADERS, (row(*item) for item in found), table_id="sensitivity-table")]
     for model, artifact, record in found:
         if not any(e.get("score") is not None for e in record.get("sensitivity") or []):
             continue
@@ -130,10 +126,7 @@ def html(results: Sequence, out_dir: Optional[Path] = None) -> str:
         png = plot_png(record, title)
         if out_dir is not None:
             write_bytes(Path(out_dir) / file_name(model, artifact), png)
-        data = base64.b64encode(png).decode("ascii")
-        parts.append(f"<figure class='sensitivity'><img alt='{html_text.escape(title)} sensitivity' "
-                     f"src='data:image/png;base64,{data}'><figcaption>{html_text.escape(title)}"
-                     f"</figcaption></figure>")
+        parts.append(html_figure(png, f"{title} sensitivity", title, css_class="sensitivity"))
     method = next((r.get("sensitivity_method") for _, _, r in found if r.get("sensitivity_method")), None)
     if method:
         parts.append(f"<p class='note'>Sensitivity: {html_text.escape(method)}</p>")

@@ -3,13 +3,11 @@ configuration a plot of latency, temperature and frequency over time with the on
 
 from __future__ import annotations
 
-import base64
-import html as html_text
 import re
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
-from edgebench.report.writers import markdown_table
+from edgebench.report.writers import html_figure, html_table, markdown_table
 
 HEADERS = ("device", "model", "configuration", "seconds", "burst p50 ms", "sustained p50 ms", "slowdown",
            "throttle onset", "temperature C", "frequency MHz")
@@ -139,18 +137,13 @@ def html(results: Sequence, out_dir: Optional[Path] = None) -> str:
     found = list(sustained_runs(results))
     if not found:
         return ""
-    head = "".join(f"<th>{html_text.escape(h)}</th>" for h in HEADERS)
-    body = "".join("<tr>" + "".join(f"<td class='text'>{html_text.escape(cell)}</td>" for cell in row(d, r))
-                   + "</tr>" for d, r in found)
     parts = ["<h2 id='sustained'>Sustained runs</h2>",
-             f"<table id='sustained-table'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"]
+             html_table(HEADERS, (row(d, r) for d, r in found), table_id="sustained-table")]
     for document, run in found:
         title = " ".join(label(document, run))
         png = plot_png(run, title)
         if out_dir is not None:
             write_bytes(Path(out_dir) / file_name(document, run), png)
-        data = base64.b64encode(png).decode("ascii")
-        caption = html_text.escape(f"{title}: {onset_text(run['sustained'])}")
-        parts.append(f"<figure class='sustained'><img alt='{html_text.escape(title)} sustained run' "
-                     f"src='data:image/png;base64,{data}'><figcaption>{caption}</figcaption></figure>")
+        parts.append(html_figure(png, f"{title} sustained run", f"{title}: {onset_text(run['sustained'])}",
+                                 css_class="sustained"))
     return "\n".join(parts)

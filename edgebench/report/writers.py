@@ -1,8 +1,10 @@
-"""Markdown and CSV tables, written once for the report, the ablation table and the pruning study."""
+"""Markdown, CSV and HTML pieces, written once for the report, the ablation table and the pruning study."""
 
 from __future__ import annotations
 
+import base64
 import csv
+import html
 import io
 from typing import Iterable, List, Mapping, Sequence
 
@@ -26,3 +28,21 @@ def csv_text(fieldnames: Sequence[str], rows: Iterable[Mapping]) -> str:
     writer.writeheader()
     writer.writerows(rows)
     return buffer.getvalue()
+
+
+def html_table(headers: Sequence[str], cells: Iterable[Sequence[str]], table_id: str = "", css_class: str = "",
+               cell_class: str = "text") -> str:
+    """A table of text cells, every header and cell escaped."""
+    attributes = (f" id='{table_id}'" if table_id else "") + (f" class='{css_class}'" if css_class else "")
+    head = "".join(f"<th>{html.escape(str(title))}</th>" for title in headers)
+    body = "".join("<tr>" + "".join(f"<td class='{cell_class}'>{html.escape(str(cell))}</td>" for cell in row)
+                   + "</tr>" for row in cells)
+    return f"<table{attributes}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def html_figure(png: bytes, alt: str, caption: str, css_class: str = "") -> str:
+    """A PNG embedded as a data URL, with its caption."""
+    data = base64.b64encode(png).decode("ascii")
+    attributes = f" class='{css_class}'" if css_class else ""
+    return (f"<figure{attributes}><img alt='{html.escape(alt)}' src='data:image/png;base64,{data}'>"
+            f"<figcaption>{html.escape(caption)}</figcaption></figure>")
