@@ -2,7 +2,7 @@
 
 1. The agent's timed loop against a bare loop of the runtime's own run call, interleaved in one process on the
    same session and input (ratio of medians; target at most 1.02).
-2. Crash isolation: the whole agent (`device_agent run`, each artifact measured in its own child process)
+2. Crash isolation: the whole agent (`device_agent run`, each configuration measured in a process of its own)
    against a bare `session.run` loop in a fresh process of its own, interleaved, each timed for the same
    seconds (ratio of the medians of the p50s; target at most 1.02).
 3. The null backend: the harness's own cost per iteration.
@@ -152,7 +152,7 @@ def main() -> None:
                          f"{statistics.median(a / b for a, b in zip(agents, bares)):.4f}",
                          f"{min(a / b for a, b in zip(agents, bares)):.3f}-"
                          f"{max(a / b for a, b in zip(agents, bares)):.3f}"])
-        print(f"\n## Isolated agent (child process per artifact) against a bare session.run process "
+        print(f"\n## Isolated agent (a process per configuration) against a bare session.run process "
               f"({args.rounds} alternating rounds, {args.isolated_seconds:g} s timed each, 1 thread)\n")
         print(table(["artifact", "agent p50 ms", "bare process p50 ms", "ratio of medians", "ratio of minima",
                      "median ratio per round", "range per round"], rows))
