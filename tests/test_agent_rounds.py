@@ -407,3 +407,14 @@ def test_bench_passes_rounds_and_no_interleave_to_the_agent(tiny, tmp_path):
     assert result["settings"]["rounds"] == 3 and result["settings"]["interleave"] is False
     assert [len(r["rounds_ms"]) for r in result["runs"]] == [3, 3]
     assert result["schedule"]["order"] == [["onnx-fp32"]] * 3 + [["onnx-fp32-again"]] * 3
+    swept = CliRunner().invoke(cli, ["bench", str(tiny), "--results", str(results), "--warmup-runs", "1",
+                                     "--min-runs", "3", "--min-seconds", "0", "--rounds", "2", "--threads", "1,2",
+                                     "--ort-graph-optimization", "basic", "--artifacts", "onnx-fp32", "--profile",
+                                     "--profile-runs", "3", "--target-ci", "50", "--cooldown", "0"])
+    assert swept.exit_code == 0, swept.output
+    (path,) = set((results / "local").glob("*.json")) - {path}
+    result = _result(path)
+    assert [r["config"] for r in result["runs"]] == ["onnx-fp32 threads=1 opt=basic mode=sequential",
+                                                     "onnx-fp32 threads=2 opt=basic mode=sequential"]
+    assert all(r["profile"]["available"] and r["profile"]["runs"] == 3 for r in result["runs"])
+    assert result["settings"]["target_ci_pct"] == 50

@@ -295,3 +295,38 @@ def test_refused_onnx_plan_is_refused_when_full_int8_is_over(outlier):
     record = caught.value.quantization["mixed_precision"]
     assert record["status"] == "refused" and record["chosen"] is None and len(record["trials"]) == 1
     assert record["full_int8"]["drop_pp"] >= 3.0
+
+
+def test_tflite_only_export_writes_no_int8_onnx():
+    from edgebench.export.spec import ExportSpec, Format
+
+    spec = ExportSpec(precisions=(Precision.FP32, Precision.INT8), formats=(Format.TFLITE,))
+    assert spec.precisions_for(Format.ONNX) == (Precision.FP32,)  # the reference, written in any case
+    assert spec.precisions_for(Format.TFLITE) == (Precision.FP32, Precision.INT8)
+    both = ExportSpec(precisions=(Precision.INT8,), formats=(Format.ONNX, Format.TFLITE))
+    assert both.precisions_for(Format.ONNX) == (Precision.FP32, Precision.INT8)
+
+
+@pytest.mark.slow
+def test_tflite_only_budget_plans_on_the_onnx_graph(tmp_path):
+    """`--format tflite --max-drop`: no int8 ONNX artifact, yet the TFLite mix starts from the ONNX search's plan."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT, shared_dataset
+
+    dataset = shared_dataset("fashion-mnist")
+    out = tmp_path / "bundle"
+    done = subprocess.run([sys.executable, "-m", "edgebench", "export", "tests.int8.model:outlier_cnn", "--data",
+                           str(dataset), "--channels", "1", "--input-size", "28", "--int8", "--max-drop", "1",
+                           "--format", "tflite", "--out", str(out)], capture_output=True, text=True, cwd=ROOT,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "planning int8 layers on the ONNX graph" in done.stdout
+    manifest = json.loads((out / "manifest.json").read_text())
+    artifacts = {a["name"]: a for a in manifest["artifacts"]}
+    assert set(artifacts) == {"onnx-fp32", "tflite-int8"}
+    chosen = artifacts["tflite-int8"]["quantization"]["mixed_precision"]["chosen"]
+    assert chosen["drop_pp"] <= 1.0 and chosen["float_fraction"] <= 0.10 and len(chosen["float_layers"]) >= 1

@@ -6,6 +6,58 @@ from pathlib import Path
 import click
 
 
+# Options passed to the agent as they are, after the agent's own checks here (before anything is copied):
+# (click option name, the agent's flag, type, help); flags without a value are listed in AGENT_FLAGS.
+AGENT_OPTIONS = (
+    ("threads", "--threads", str, "agent threads, one value or a list to sweep, e.g. 1,2,4 (default: the device's, else 1)"),
+    ("artifacts", "--artifacts", str, "comma-separated artifact names (default: all)"),
+    ("warmup_runs", "--warmup-runs", int, None),
+    ("min_runs", "--min-runs", int, None),
+    ("min_seconds", "--min-seconds", float, None),
+    ("max_seconds", "--max-seconds", float, None),
+    ("rounds", "--rounds", int, "interleaved rounds; each configuration runs 1/R of the timing budget per round "
+                           "(the agent's default: 10)"),
+    ("target_ci", "--target-ci", float, "add rounds until each p50's 95 % interval half-width is within this many % "
+                                 "(within --max-seconds)"),
+    ("xnnpack", "--xnnpack", str, "TFLite: on, off, or on,off to sweep"),
+    ("ort_graph_optimization", "--ort-graph-optimization", str, "ONNX Runtime: disable, basic, extended, all (a list "
+                                                           "sweeps)"),
+    ("ort_execution_mode", "--ort-execution-mode", str, "ONNX Runtime: sequential, parallel (a list sweeps)"),
+    ("sustained", "--sustained", float, "after the rounds, run each configuration this many seconds, recording latency, "
+                                 "temperature, frequency and throttling once a second"),
+    ("cooldown", "--cooldown", str, "rest: seconds (45) or until the CPU is at or below a temperature (45C)"),
+    ("profile_runs", "--profile-runs", int, "runs per profile (with --profile)"),
+)
+AGENT_FLAGS = (("samples", "--samples", "keep every latency sample"),
+               ("no_interleave", "--no-interleave", "one configuration at a time, its process closed before the "
+                                                    "next (devices short of memory)"),
+               ("profile", "--profile", "per-layer profile of each ONNX configuration (ONNX Runtime's profiler)"))
+
+
+def _agent_options(command):
+    for name, flag, kind, text in reversed(AGENT_OPTIONS):
+        command = click.option(flag, name, type=kind, help=text)(command)
+    for name, flag, text in reversed(AGENT_FLAGS):
+        command = click.option(flag, name, is_flag=True, help=text)(command)
+    return command
+
+
+def agent_arguments(values: dict) -> list:
+    """The agent's command line for these option values, checked by the agent's own parser and rules: an
+    EdgebenchError names the first bad value before anything is copied to the device."""
+    from device_agent.cli import build_parser, options_from_args
+    from edgebench.fileio import host_errors
+
+    arguments = []
+    for name, flag, _, _ in AGENT_OPTIONS:
+        if values.get(name) is not None:
+            arguments += [flag, str(values[name])]
+    arguments += [flag for name, flag, _ in AGENT_FLAGS if values.get(name)]
+    with host_errors():  # the agent's UsageError, as the host's one-line error
+        options_from_args(build_parser().parse_args(["run", "BUNDLE", *arguments]))
+    return arguments
+
+
 @click.command("bench")
 @click.argument("bundle", type=click.Path(file_okay=False))
 @click.option("--device", "target", default="local", show_default=True,
@@ -14,51 +66,20 @@ import click
               "./devices.yaml, then ~/.config/edgebench/devices.yaml)")
 @click.option("--results", type=click.Path(file_okay=False), default="results", show_default=True,
               help="local folder for result JSONs (one sub-folder per device)")
-@click.option("--threads", type=int, help="agent threads (default: the device's, else 1)")
-@click.option("--artifacts", help="comma-separated artifact names (default: all)")
-@click.option("--warmup-runs", type=int)
-@click.option("--min-runs", type=int)
-@click.option("--min-seconds", type=float)
-@click.option("--max-seconds", type=float)
-@click.option("--samples", is_flag=True, help="keep every latency sample")
-@click.option("--rounds", type=int, help="interleaved rounds; each configuration runs 1/R of the timing budget per "
-              "round (the agent's default: 10)")
-@click.option("--no-interleave", is_flag=True, help="one configuration at a time, its process closed before the "
-              "next (devices short of memory)")
-def command(bundle, target, devices_file, results, threads, artifacts, warmup_runs, min_runs, min_seconds, max_seconds,
-            samples, rounds, no_interleave) -> None:
-    """Run BUNDLE on a device over ssh (or here) and bring the result back."""
-    from device_agent.protocol import TimingSettings
+@_agent_options
+def command(bundle, target, devices_file, results, **values) -> None:
+    """Run BUNDLE on a device over ssh (or here) and bring the result back. The measurement options are the
+    agent's (`device-agent run --help`), checked here before anything is copied."""
     from edgebench.devices.bench import run_bench
     from edgebench.devices.spec import resolve_device
     from edgebench.errors import EdgebenchError
-    from edgebench.fileio import host_errors
 
-    defaults = TimingSettings()
-    with host_errors():  # the agent's own checks, here before anything is copied to the device
-        TimingSettings(warmup_runs=defaults.warmup_runs if warmup_runs is None else warmup_runs,
-                       warmup_seconds=defaults.warmup_seconds,
-                       min_runs=defaults.min_runs if min_runs is None else min_runs,
-                       min_seconds=defaults.min_seconds if min_seconds is None else min_seconds,
-                       max_seconds=defaults.max_seconds if max_seconds is None else max_seconds).check()
-    if rounds is not None and rounds < 1:
-        raise EdgebenchError(f"--rounds {rounds} is out of range: give 1 or more")
-    if threads is not None and threads < 0:
-        raise EdgebenchError(f"--threads {threads} is out of range: give 0 (the runtime's default) or more")
+    artifacts = values.get("artifacts")
     names = [name.strip() for name in artifacts.split(",") if name.strip()] if artifacts is not None else None
     if names is not None and not names:
         raise EdgebenchError(f"--artifacts '{artifacts}' names no artifact: give comma-separated artifact names")
+    agent_args = agent_arguments(values)
     device = resolve_device(target, devices_file)
-    agent_args = []
-    for flag, value in (("--threads", threads), ("--artifacts", artifacts), ("--warmup-runs", warmup_runs),
-                        ("--min-runs", min_runs), ("--min-seconds", min_seconds), ("--max-seconds", max_seconds),
-                        ("--rounds", rounds)):
-        if value is not None:
-            agent_args += [flag, str(value)]
-    if samples:
-        agent_args.append("--samples")
-    if no_interleave:
-        agent_args.append("--no-interleave")
     run_bench(Path(bundle), device, Path(results), agent_args, log=click.echo, artifacts=names)
 
 

@@ -166,6 +166,8 @@ class ExportSpec:
     seed: int = 0
 
     def precisions_for(self, fmt: Format) -> Tuple[Precision, ...]:
+        if fmt == Format.ONNX and fmt not in self.formats:
+            return (Precision.FP32,)  # the reference every other artifact is made from, written in any case
         wanted = tuple(p for p in self.precisions if p in FORMATS[fmt].precisions)
         if fmt == Format.ONNX and Precision.FP32 not in wanted:
             wanted = (Precision.FP32,) + wanted

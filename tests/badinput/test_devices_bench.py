@@ -109,6 +109,14 @@ def test_changed_artifact_is_refused_before_anything_runs(folder):
     (["--threads", "-2"], "--threads -2 is out of range"),
     (["--artifacts", "tflite-int8"], "--artifacts: 'tflite-int8' is not in the bundle; valid: onnx-fp32"),
     (["--artifacts", ","], "--artifacts ',' names no artifact"),
+    (["--rounds", "0"], "--rounds 0 is out of range: give 1 or more"),
+    (["--threads", "1,x"], "--threads 'x' is not a whole number"),
+    (["--xnnpack", "maybe"], "--xnnpack 'maybe' is unknown; valid: on, off"),
+    (["--ort-execution-mode", "fast"], "--ort-execution-mode 'fast' is unknown; valid: sequential, parallel"),
+    (["--target-ci", "0"], "--target-ci 0 is out of range"),
+    (["--sustained", "inf"], "--sustained inf is out of range"),
+    (["--cooldown", "9X"], "--cooldown 9X is out of range"),
+    (["--profile-runs", "0"], "--profile-runs 0 is out of range"),
 ])
 def test_bad_options(folder, options, fragment):
     refused(["bench", "bundle", *options], folder, fragment)
