@@ -30,7 +30,7 @@ from device_agent.backends import BACKENDS
 from device_agent.bundle import load_bundle
 from device_agent.device_info import device_facts
 from device_agent.errors import AgentError, UsageError
-from device_agent.fileio import check_target, dumps_json, write_json_atomic
+from device_agent.fileio import check_target, dumps_json, result_lock, write_json_atomic
 from device_agent.configs import EXECUTION_MODES, GRAPH_OPTIMIZATIONS, Sweep, parse_choices, parse_threads, \
     parse_xnnpack
 from device_agent.isolation import CHILD_COMMAND, SESSION_COMMAND, child_main, session_main
@@ -307,10 +307,12 @@ def _run(args) -> int:
     result: Optional[Dict] = None
     out = ""
     failure: Optional[BaseException] = None
+    lock = contextlib.ExitStack()
     try:
         with signals_raise():
             options = options_from_args(args)
             out = _result_path(args, options)
+            lock.enter_context(result_lock(out))  # held until the final save
             result = new_result(args.bundle, options, None)
             bundle = load_bundle(args.bundle)
             result["bundle"] = bundle_summary(args.bundle, bundle)
@@ -334,7 +336,8 @@ def _run(args) -> int:
                     f"{ranking} (measured one after another, not interleaved: drift between them is not cancelled)")
     except (Exception, KeyboardInterrupt, Terminated) as exc:
         failure = exc
-    return _finish(result, out, failure, say)
+    with lock:
+        return _finish(result, out, failure, say)
 
 
 def _verdict(result: Optional[Dict], failure: Optional[BaseException]):

@@ -8,6 +8,7 @@ naming the path.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import json
@@ -15,7 +16,7 @@ import math
 import os
 import stat
 import tempfile
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 from device_agent.errors import AgentError
 
@@ -157,3 +158,42 @@ def resolve_inside(root, relative) -> str:
     if os.path.commonpath([real_root, resolved]) != real_root:
         raise AgentError(f"path '{relative}' leads to {resolved}, outside {real_root}")
     return resolved
+
+
+@contextlib.contextmanager
+def result_lock(path) -> Iterator[None]:
+    """Holds an exclusive lock beside the result `path` (`.NAME.lock`, removed at the end) for the block, so a
+    second agent writing the same result (a retry over ssh while the first run still goes on) is refused with
+    UsageError instead of both writing it. Where no lock can be taken (no fcntl, a folder that cannot hold the
+    lock file) the block runs without one: the result's own save reports a folder that cannot be written."""
+    from device_agent.errors import UsageError
+
+    try:
+        import fcntl
+    except ImportError:  # not POSIX
+        yield
+        return
+    folder, name = os.path.split(os.path.abspath(path))
+    lock_path = os.path.join(folder, f".{name}.lock")
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError:
+        yield
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.read(fd, 32).decode("ascii", "replace").strip() or "?"
+            raise UsageError(f"--out {path}: another agent (pid {holder}) is measuring into this result; wait "
+                             "for it to finish, or give another --out") from None
+        with contextlib.suppress(OSError):  # the pid is a courtesy for the message above
+            os.ftruncate(fd, 0)
+            os.write(fd, str(os.getpid()).encode("ascii"))
+        try:
+            yield
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(lock_path)
+    finally:
+        os.close(fd)

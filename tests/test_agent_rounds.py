@@ -418,3 +418,19 @@ def test_bench_passes_rounds_and_no_interleave_to_the_agent(tiny, tmp_path):
                                                      "onnx-fp32 threads=2 opt=basic mode=sequential"]
     assert all(r["profile"]["available"] and r["profile"]["runs"] == 3 for r in result["runs"])
     assert result["settings"]["target_ci_pct"] == 50
+
+
+def test_a_second_agent_on_the_same_result_is_refused_while_the_first_measures(tiny, tmp_path):
+    """A retry over ssh while the first run still goes on must not write the same result twice."""
+    out = tmp_path / "r.json"
+    first = _agent_until(tiny, out, "round 1/", "--min-seconds", "2", "--max-seconds", "2", "--no-accuracy")
+    lock = tmp_path / ".r.json.lock"
+    assert lock.read_text() == str(first.pid)
+    second = agent("run", str(tiny), "--out", str(out), "--min-seconds", "2", "--no-accuracy")
+    assert second.returncode == 2, second.stderr
+    assert second.stderr.strip() == (f"error: --out {out}: another agent (pid {first.pid}) is measuring into this "
+                                     "result; wait for it to finish, or give another --out")
+    assert first.wait(timeout=120) == 0
+    assert len(_result(out)["runs"]) == 2 and not lock.exists()  # the first run's result, whole; no lock left
+    again = agent("run", str(tiny), "--out", str(out), "--min-seconds", "0", "--min-runs", "3", "--no-accuracy")
+    assert again.returncode == 0, again.stderr  # free again once the first has finished
