@@ -211,8 +211,6 @@ def test_missing_optional_sections_are_skipped_and_present_ones_are_called():
 
 
 def test_sustained_series_reaches_the_report_through_its_section():
-    if "edgebench.report.sustained" not in {module.__name__ for module in available()}:
-        pytest.skip("edgebench/report/sustained.py is not in this tree")
     run = measured_run("onnx-fp32", p50=0.64, seed=13)
     series = [{"t": float(t), "n": 1500, "p50_ms": 0.64 if t < 30 else 0.71, "p90_ms": 0.75,
                "temperature_c": 52.0 + t / 4,
@@ -231,8 +229,6 @@ def test_sustained_series_reaches_the_report_through_its_section():
 
 
 def test_sensitivity_record_reaches_the_report_through_its_section():
-    if "edgebench.report.sensitivity" not in {module.__name__ for module in available()}:
-        pytest.skip("edgebench/report/sensitivity.py is not in this tree")
     run = measured_run("onnx-int8", p50=0.43, seed=14, file_bytes=2**18)
     run["quantization"] = {"mixed_precision": {
         "max_drop_pp": 1.0, "metric": "top-1 accuracy on the eval set against the fp32 artifact",
@@ -253,8 +249,6 @@ def test_sensitivity_record_reaches_the_report_through_its_section():
 
 
 def test_profile_reaches_the_report_through_its_section():
-    if "edgebench.report.profile" not in {module.__name__ for module in available()}:
-        pytest.skip("edgebench/report/profile.py is not in this tree")
     run = measured_run("onnx-int8", p50=0.43, seed=15, file_bytes=2**18)
     run["profile"] = {"available": True, "tool": "onnxruntime profiler", "runs": 50, "total_ms": 0.41,
                       "nodes": [{"node": "/layer1/conv1/Conv_quant", "op_type": "QLinearConv", "layer": "layer1.conv1",
@@ -293,3 +287,22 @@ def test_the_report_command_prints_the_ranking(tmp_path):
     assert "are indistinguishable (ratio onnx-fp32" in result.output
     written = json.loads((tmp_path / "out.json").read_text())
     assert sorted(entry["separated"] for entry in written["comparisons"]) == [False, True]
+
+
+def test_every_optional_section_is_in_this_tree():
+    assert {module.__name__ for module in available()} == set(OPTIONAL_SECTIONS)
+
+
+def test_cold_start_reaches_the_report_through_its_section():
+    run = measured_run("onnx-fp32", p50=0.64, seed=15)
+    run["cold_start_ms"] = {"process_start_to_first_result": 270.3, "import": 37.3, "load": 10.68,
+                            "first_inference": 1.286}
+    older = measured_run("onnx-int8", p50=0.3, seed=16)  # no cold start recorded: left out of the section
+    rows, loaded = _rows(minor2("resnet8", [run, older]))
+    text = render.markdown(rows, results=loaded)
+    lines = text.splitlines()
+    start = lines.index("## Cold start")
+    table = [line for line in lines[start:] if line.startswith("| pi5 |")]
+    assert table == [f"| pi5 | resnet8 | onnx-fp32 | 270.3 | 37.3 | 10.7 | 1.286 | {run['latency_ms']['p50']:.3f} |"]
+    page = render_html(rows, [], [], {}, results=loaded)
+    assert "<h2 id='cold-start'>Cold start</h2>" in page and "<td class='text'>270.3</td>" in page

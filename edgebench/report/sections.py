@@ -1,4 +1,5 @@
-"""Report sections drawn from what the agent recorded beyond latency: sustained runs (`report/sustained.py`),
+"""Report sections drawn from what the agent recorded beyond latency: cold start (`report/coldstart.py`),
+sustained runs (`report/sustained.py`),
 per-layer profiles (`report/profile.py`) and per-layer int8 sensitivity (`report/sensitivity.py`).
 
 Each module offers `markdown(results) -> List[str]` and `html(results, out_dir) -> str`; a module that is not
@@ -12,7 +13,8 @@ from typing import List, Optional, Sequence
 
 from edgebench.report.load import LoadedResult
 
-OPTIONAL_SECTIONS = ("edgebench.report.sustained", "edgebench.report.profile", "edgebench.report.sensitivity")
+OPTIONAL_SECTIONS = ("edgebench.report.coldstart", "edgebench.report.sustained", "edgebench.report.profile",
+                     "edgebench.report.sensitivity")
 
 
 def available(names: Sequence[str] = OPTIONAL_SECTIONS) -> List[ModuleType]:
