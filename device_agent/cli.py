@@ -33,7 +33,8 @@ from device_agent.errors import AgentError, UsageError
 from device_agent.fileio import check_target, dumps_json, result_lock, write_json_atomic
 from device_agent.configs import EXECUTION_MODES, GRAPH_OPTIMIZATIONS, Sweep, parse_choices, parse_threads, \
     parse_xnnpack
-from device_agent.isolation import CHILD_COMMAND, SESSION_COMMAND, child_main, session_main
+from device_agent.child import child_main, session_main
+from device_agent.isolation import CHILD_COMMAND, SESSION_COMMAND
 from device_agent.protocol import TimingSettings
 from device_agent.rounds import describe_run, ranking_line
 from device_agent.runner import RunOptions, bundle_summary, new_result, resume_from, run_bundle, select_artifacts

@@ -18,7 +18,7 @@ import signal
 import subprocess
 import sys
 import time
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Dict, Optional
 
 from device_agent.errors import AgentError
 
@@ -172,60 +172,3 @@ class Child:
                 stream.close()
             except OSError:
                 pass
-
-
-def _handlers() -> Dict[str, Callable[[Dict[str, Any]], Dict[str, Any]]]:
-    from device_agent.device_info import probe_version
-
-    return {"version": probe_version}
-
-
-def child_main() -> int:
-    """Entry point of `python -m device_agent _child`: answer one request read from stdin."""
-    answer_fd = os.dup(1)
-    os.dup2(2, 1)  # a runtime's own prints must not mix with the answer
-    sys.stdout = sys.stderr
-    try:
-        request = json.load(sys.stdin)
-        try:
-            text = json.dumps(_handlers()[request["kind"]](request), allow_nan=False)
-        except AgentError as exc:
-            text = json.dumps({"failed": str(exc)})
-        except Exception as exc:  # reported to the parent as one line, which records it for this artifact only
-            text = json.dumps({"failed": f"{type(exc).__name__}: {exc}"})
-    except KeyboardInterrupt:
-        return EXIT_CHILD_INTERRUPTED
-    with os.fdopen(answer_fd, "w", encoding="utf-8") as channel:
-        channel.write(text)
-    return 0
-
-
-def session_main() -> int:
-    """Entry point of `python -m device_agent _measure`: answer request lines until `close` or end of input."""
-    from device_agent.measure import Measurement
-
-    answer_channel = os.fdopen(os.dup(1), "w", encoding="utf-8")
-    os.dup2(2, 1)  # a runtime's own prints must not mix with the answers
-    sys.stdout = sys.stderr
-    measurement = Measurement()
-    try:
-        for line in sys.stdin.buffer:
-            request = json.loads(line.decode("utf-8"))
-            try:
-                text = json.dumps(measurement.handle(request), allow_nan=False)
-            except AgentError as exc:
-                text = json.dumps({"failed": str(exc)})
-            except Exception as exc:  # reported to the parent as one line, recorded for this configuration only
-                text = json.dumps({"failed": f"{type(exc).__name__}: {exc}".splitlines()[0]})
-            try:
-                answer_channel.write(text + "\n")
-                answer_channel.flush()
-            except OSError:  # the parent has gone: nobody to answer
-                return 0
-            if request.get("cmd") == "close":
-                break
-    except KeyboardInterrupt:
-        return EXIT_CHILD_INTERRUPTED
-    finally:
-        measurement.close()
-    return 0

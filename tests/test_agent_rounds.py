@@ -23,7 +23,7 @@ from device_agent.configs import Setting, Sweep, configurations
 from device_agent.errors import AgentError
 from device_agent.isolation import Child, ChildFailed
 from device_agent.schema import load_schema, validate
-from tests.badinput.test_agent_bundle import agent, tiny_bundle, write_manifest
+from tests.badinput.test_agent_bundle import agent, pool_classifier_onnx, tiny_bundle, write_manifest
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICK = ("--warmup-runs", "1", "--warmup-seconds", "0", "--min-runs", "3", "--min-seconds", "0")
@@ -38,19 +38,7 @@ def _sha(path: Path) -> str:
 
 def _classifier_onnx(path: Path) -> None:
     """A real ten-class classifier on 32x32 RGB: global average pool, then a 3x10 matrix."""
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-
-    weight = numpy_helper.from_array(np.random.default_rng(1).normal(size=(3, 10)).astype(np.float32), "w")
-    nodes = [helper.make_node("GlobalAveragePool", ["input"], ["pooled"]),
-             helper.make_node("Flatten", ["pooled"], ["flat"]),
-             helper.make_node("MatMul", ["flat", "w"], ["logits"])]
-    graph = helper.make_graph(nodes, "pool", [helper.make_tensor_value_info("input", TensorProto.FLOAT,
-                                                                            ["N", 3, 32, 32])],
-                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 10])], [weight])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
-    model.ir_version = 9
-    onnx.save(model, str(path))
+    pool_classifier_onnx(path, np.random.default_rng(1).normal(size=(3, 10)), size=32)
 
 
 @pytest.fixture(scope="module")

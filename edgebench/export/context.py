@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Dict, Optional
 
 import numpy as np
 
@@ -34,6 +34,15 @@ class ExportContext:
     fp32_onnx: Path  # the reference graph every other artifact is made from
     # set by the ONNX int8 writer under --max-drop (ONNX is always written first); the TFLite writer follows it
     int8_plan: Optional["MixedPlan"] = None
+    _fp32_layers: Optional[Dict[str, str]] = field(default=None, repr=False)
+
+    def fp32_layers(self) -> Dict[str, str]:
+        """The reference graph's ONNX node name -> torch module path, read once for every writer."""
+        if self._fp32_layers is None:
+            from edgebench.export.layers import layer_map
+
+            self._fp32_layers = layer_map(self.fp32_onnx)
+        return self._fp32_layers
 
     def check(self, logits: np.ndarray) -> Agreement:
         return compare(logits, self.reference, self.eval_set.labels, self.reference_name)

@@ -2,43 +2,21 @@
 
 Which activation type and weight range work best depends on the model and the CPU (uint8 activations with
 full-range int8 weights saturate in AVX2 kernels without VNNI), so each configuration in the spec is
-quantized in turn, stopping early once one agrees well enough, and the one with the best measured top-1
-agreement with fp32 on held-out images is kept.
+quantized in turn (calibrated once, the ranges reused: `edgebench.export.int8.quantizer`), stopping early once
+one agrees well enough, and the one with the best measured top-1 agreement with fp32 on held-out images is kept.
 """
 
 from __future__ import annotations
 
-import logging
 import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, List, Optional
+from typing import Callable, List
 
 import numpy as np
 
-from edgebench.errors import EdgebenchError
 from edgebench.export.spec import QUANT_CONFIGS, QuantSpec
-
-
-class ArrayCalibrationReader:
-    """ONNX Runtime's one-method data source over an in-memory array, in steps the input shape allows."""
-
-    def __init__(self, input_name: str, inputs: np.ndarray, batch_size: int):
-        self.input_name = input_name
-        self.inputs = inputs
-        self.batch_size = batch_size
-        self.position = 0
-
-    def get_next(self) -> Optional[dict]:
-        if self.position >= len(self.inputs):
-            return None
-        batch = self.inputs[self.position:self.position + self.batch_size]
-        self.position += self.batch_size
-        return {self.input_name: batch}
-
-    def rewind(self) -> None:
-        self.position = 0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -65,32 +43,19 @@ def quantize(fp32_path: Path, out_path: Path, calibration: np.ndarray, selection
              spec: QuantSpec, input_name: str, batch_size: int,
              log: Callable[[str], None] = print) -> dict:
     """Write the best int8 model to `out_path`; return what was chosen and why."""
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
-
+    from edgebench.export.int8.quantizer import CachedQuantizer
     from edgebench.export.verify import onnx_logits
 
-    logging.getLogger("root").setLevel(logging.ERROR)  # the quantizer logs a hint per run at WARNING
-    methods = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
-               "percentile": CalibrationMethod.Percentile}
     candidates: List[Int8Candidate] = []
     with tempfile.TemporaryDirectory(prefix="edgebench-int8-") as tmp:
         work = Path(tmp)
         prepared = work / "prepared.onnx"
         preprocessed = preprocess_for_quantization(fp32_path, prepared)
         reference = onnx_logits(fp32_path, selection)
+        quantizer = CachedQuantizer(prepared, calibration, input_name, batch_size, work)  # calibrated once
         for config in spec.configs:
-            activation, reduce_range = QUANT_CONFIGS[config]
-            target = work / f"{config}.onnx"
-            reader = ArrayCalibrationReader(input_name, calibration, batch_size)
-            try:
-                quantize_static(
-                    str(prepared), str(target), reader, quant_format=QuantFormat.QDQ, per_channel=spec.per_channel,
-                    reduce_range=reduce_range, activation_type=QuantType.QUInt8 if activation == "uint8"
-                    else QuantType.QInt8, weight_type=QuantType.QInt8, calibrate_method=methods[spec.method],
-                )
-            except Exception as exc:  # the quantizer raises many types; name the config and the reason
-                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-                raise EdgebenchError(f"int8 quantization ({config}) failed: {first[:300]}") from None
+            target = quantizer.write(work / f"{config}.onnx", method=spec.method, per_channel=spec.per_channel,
+                                     config=config)
             logits = onnx_logits(target, selection)
             candidate = Int8Candidate(config=config, path=target,
                                       top1_agreement=float((logits.argmax(1) == reference.argmax(1)).mean()),

@@ -6,11 +6,10 @@ chart of each layer's sensitivity with the float layers highlighted. Drawn from 
 from __future__ import annotations
 
 import html as html_text
-import re
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
-from edgebench.report.writers import html_figure, html_table, markdown_table
+from edgebench.report.writers import html_table, markdown_table, plot_figure, png_name
 
 HEADERS = ("model", "artifact", "decision", "budget pp", "full int8 drop pp", "chosen drop pp", "float layers",
            "calibration", "weights-only drop pp", "search s")
@@ -107,13 +106,11 @@ def plot_png(record: Dict, title: str) -> bytes:
 
 
 def file_name(model: str, artifact: str) -> str:
-    return "sensitivity-" + re.sub(r"[^A-Za-z0-9._-]+", "-", f"{model}-{artifact}").strip("-") + ".png"
+    return png_name("sensitivity", model, artifact)
 
 
 def html(results: Sequence, out_dir: Optional[Path] = None) -> str:
     """The section as HTML with each chart embedded; each PNG is also written to `out_dir` when given."""
-    from edgebench.fileio import write_bytes
-
     found = list(records(results))
     if not found:
         return ""
@@ -123,10 +120,8 @@ def html(results: Sequence, out_dir: Optional[Path] = None) -> str:
         if not any(e.get("score") is not None for e in record.get("sensitivity") or []):
             continue
         title = f"{model} {artifact}: {decision(record)}"
-        png = plot_png(record, title)
-        if out_dir is not None:
-            write_bytes(Path(out_dir) / file_name(model, artifact), png)
-        parts.append(html_figure(png, f"{title} sensitivity", title, css_class="sensitivity"))
+        parts.append(plot_figure(plot_png(record, title), out_dir, file_name(model, artifact),
+                                 f"{title} sensitivity", title, css_class="sensitivity"))
     method = next((r.get("sensitivity_method") for _, _, r in found if r.get("sensitivity_method")), None)
     if method:
         parts.append(f"<p class='note'>Sensitivity: {html_text.escape(method)}</p>")

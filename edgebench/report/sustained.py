@@ -3,11 +3,10 @@ configuration a plot of latency, temperature and frequency over time with the on
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
-from edgebench.report.writers import html_figure, html_table, markdown_table
+from edgebench.report.writers import html_table, markdown_table, plot_figure, png_name
 
 HEADERS = ("device", "model", "configuration", "seconds", "burst p50 ms", "sustained p50 ms", "slowdown",
            "throttle onset", "temperature C", "frequency MHz")
@@ -127,13 +126,11 @@ def plot_png(run: Dict, title: str) -> bytes:
 
 def file_name(document: Dict, run: Dict) -> str:
     device, model, config = label(document, run)
-    return "sustained-" + re.sub(r"[^A-Za-z0-9._-]+", "-", f"{device}-{model}-{config}").strip("-") + ".png"
+    return png_name("sustained", device, model, config)
 
 
 def html(results: Sequence, out_dir: Optional[Path] = None) -> str:
     """The section as HTML with each plot embedded; each PNG is also written to `out_dir` when given."""
-    from edgebench.fileio import write_bytes
-
     found = list(sustained_runs(results))
     if not found:
         return ""
@@ -141,9 +138,6 @@ def html(results: Sequence, out_dir: Optional[Path] = None) -> str:
              html_table(HEADERS, (row(d, r) for d, r in found), table_id="sustained-table")]
     for document, run in found:
         title = " ".join(label(document, run))
-        png = plot_png(run, title)
-        if out_dir is not None:
-            write_bytes(Path(out_dir) / file_name(document, run), png)
-        parts.append(html_figure(png, f"{title} sustained run", f"{title}: {onset_text(run['sustained'])}",
-                                 css_class="sustained"))
+        parts.append(plot_figure(plot_png(run, title), out_dir, file_name(document, run), f"{title} sustained run",
+                                 f"{title}: {onset_text(run['sustained'])}", css_class="sustained"))
     return "\n".join(parts)

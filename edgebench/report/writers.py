@@ -6,6 +6,7 @@ import base64
 import csv
 import html
 import io
+import re
 from typing import Iterable, List, Mapping, Sequence
 
 
@@ -38,6 +39,22 @@ def html_table(headers: Sequence[str], cells: Iterable[Sequence[str]], table_id:
     body = "".join("<tr>" + "".join(f"<td class='{cell_class}'>{html.escape(str(cell))}</td>" for cell in row)
                    + "</tr>" for row in cells)
     return f"<table{attributes}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def png_name(prefix: str, *parts: str) -> str:
+    """A file name for a plot, safe on any file system: `prefix-part-part.png`."""
+    return f"{prefix}-" + re.sub(r"[^A-Za-z0-9._-]+", "-", "-".join(parts)).strip("-") + ".png"
+
+
+def plot_figure(png: bytes, out_dir, name: str, alt: str, caption: str, css_class: str = "") -> str:
+    """The plot embedded in HTML; also written to `out_dir/name` when a folder is given."""
+    if out_dir is not None:
+        from pathlib import Path
+
+        from edgebench.fileio import write_bytes
+
+        write_bytes(Path(out_dir) / name, png)
+    return html_figure(png, alt, caption, css_class)
 
 
 def html_figure(png: bytes, alt: str, caption: str, css_class: str = "") -> str:

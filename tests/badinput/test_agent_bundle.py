@@ -26,16 +26,23 @@ def _sha(path: Path) -> str:
 
 def tiny_onnx(path: Path) -> None:
     """A real two-class classifier on 8x8 RGB: global average pool, then a 3x2 matrix."""
+    pool_classifier_onnx(path, np.array([[1, -1], [0.5, 0.5], [-1, 1]], np.float32), size=8)
+
+
+def pool_classifier_onnx(path: Path, weight: np.ndarray, size: int) -> None:
+    """A real classifier on size x size RGB: global average pool, then the 3 x classes matrix `weight`."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    weight = numpy_helper.from_array(np.array([[1, -1], [0.5, 0.5], [-1, 1]], np.float32), "w")
+    classes = weight.shape[1]
+    weight = numpy_helper.from_array(weight.astype(np.float32), "w")
     nodes = [helper.make_node("GlobalAveragePool", ["input"], ["pooled"]),
              helper.make_node("Flatten", ["pooled"], ["flat"]),
              helper.make_node("MatMul", ["flat", "w"], ["logits"])]
-    graph = helper.make_graph(nodes, "tiny", [helper.make_tensor_value_info("input", TensorProto.FLOAT,
-                                                                            ["N", 3, 8, 8])],
-                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 2])], [weight])
+    graph = helper.make_graph(nodes, "pool", [helper.make_tensor_value_info("input", TensorProto.FLOAT,
+                                                                            ["N", 3, size, size])],
+                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", classes])],
+                              [weight])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
     model.ir_version = 9
     onnx.save(model, str(path))

@@ -25,7 +25,7 @@ class TfliteTensors:
 
 
 def _interpreter(path: Path):
-    from edgebench.export.tflite.convert import native_output_silenced
+    from edgebench.export.tflite.quiet import native_output_silenced
 
     try:
         from ai_edge_litert.interpreter import Interpreter, OpResolverType

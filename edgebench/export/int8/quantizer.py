@@ -12,7 +12,7 @@ import contextlib
 import io
 import logging
 from pathlib import Path
-from typing import Dict, Sequence
+from typing import Dict, Optional, Sequence
 
 import numpy as np
 
@@ -20,6 +20,26 @@ from edgebench.errors import EdgebenchError
 from edgebench.export.spec import QUANT_CONFIGS
 
 LAYER_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul")  # nodes with weights: what "a layer" means here
+
+
+class ArrayCalibrationReader:
+    """ONNX Runtime's one-method data source over an in-memory array, in steps the input shape allows."""
+
+    def __init__(self, input_name: str, inputs: np.ndarray, batch_size: int):
+        self.input_name = input_name
+        self.inputs = inputs
+        self.batch_size = batch_size
+        self.position = 0
+
+    def get_next(self) -> Optional[dict]:
+        if self.position >= len(self.inputs):
+            return None
+        batch = self.inputs[self.position:self.position + self.batch_size]
+        self.position += self.batch_size
+        return {self.input_name: batch}
+
+    def rewind(self) -> None:
+        self.position = 0
 
 
 class CachedQuantizer:
@@ -34,8 +54,6 @@ class CachedQuantizer:
     def write(self, target: Path, *, method: str, per_channel: bool, config: str,
               exclude: Sequence[str] = ()) -> Path:
         from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
-
-        from edgebench.export.onnx_int8 import ArrayCalibrationReader
 
         logging.getLogger("root").setLevel(logging.ERROR)  # the quantizer logs a hint per run at WARNING
         methods = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,

@@ -16,7 +16,6 @@ download is never reached.
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 import shutil
 import sys
@@ -27,30 +26,10 @@ import numpy as np
 
 from edgebench.errors import EdgebenchError, require
 from edgebench.export.spec import Layout, Precision
+from edgebench.export.tflite.quiet import native_output_silenced
 
 ONNX2TF_SAMPLE_FILE = "calibration_image_sample_data_20x128x128x3_float32.npy"
 SIGNATURE = "serving_default"
-
-
-@contextlib.contextmanager
-def native_output_silenced() -> Iterator[None]:
-    """TensorFlow's C++ converter prints straight to file descriptors 1 and 2; park them in a temp file."""
-    import tempfile
-
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = [os.dup(1), os.dup(2)]
-    with tempfile.TemporaryFile() as sink:
-        os.dup2(sink.fileno(), 1)
-        os.dup2(sink.fileno(), 2)
-        try:
-            with contextlib.redirect_stdout(io.StringIO()):
-                yield
-        finally:
-            os.dup2(saved[0], 1)
-            os.dup2(saved[1], 2)
-            for fd in saved:
-                os.close(fd)
 
 
 @contextlib.contextmanager

@@ -79,7 +79,7 @@ class SelectiveQuantizer:
     def calibrated(self) -> bytes:
         """The float model with the activation ranges seen on the calibration images, not yet quantized."""
         if self._calibrated is None:
-            from edgebench.export.tflite.convert import native_output_silenced
+            from edgebench.export.tflite.quiet import native_output_silenced
 
             converter = self.tf.lite.TFLiteConverter.from_saved_model(str(self.saved_model))
             self.configure(converter)
@@ -97,7 +97,7 @@ class SelectiveQuantizer:
         denylist QuantizationDebugger.get_nondebug_quantized_model passes; then the converter's last step."""
         from tensorflow.lite.python import convert as tflite_convert
 
-        from edgebench.export.tflite.convert import native_output_silenced
+        from edgebench.export.tflite.quiet import native_output_silenced
 
         tf = self.tf
         try:

@@ -67,7 +67,6 @@ def search_within_budget(context: ExportContext, path: Path, input_name: str, ba
     import tempfile
 
     from edgebench.export.int8.search import EvalSet, MixedRefused, mixed_int8
-    from edgebench.export.layers import layer_map
 
     with tempfile.TemporaryDirectory(prefix="edgebench-int8-", dir=work) as tmp:
         try:
@@ -75,7 +74,7 @@ def search_within_budget(context: ExportContext, path: Path, input_name: str, ba
                 context.fp32_onnx, path, calibration=context.calibration,
                 eval_set=EvalSet(inputs=context.eval_inputs, labels=context.eval_set.labels),
                 spec=context.spec.quant, max_drop_pp=context.spec.quant.max_drop_pp, input_name=input_name,
-                batch_size=batch_size, work=Path(tmp), torch_layers=layer_map(context.fp32_onnx), log=log)
+                batch_size=batch_size, work=Path(tmp), torch_layers=context.fp32_layers(), log=log)
         except MixedRefused as refused:
             context.int8_plan = refused.plan
             raise

@@ -66,13 +66,12 @@ class TfliteWriter:
             return self.context.int8_plan
 
     def _within_budget(self, plan):
-        from edgebench.export.layers import layer_map
         from edgebench.export.tflite.mixed import EvalScorer, choose_mix
 
         context = self.context
         scorer = EvalScorer(fp32_onnx=context.fp32_onnx, eval_inputs=context.eval_inputs,
                             labels=context.eval_set.labels, layout=self.layout, work=self.work)
-        return choose_mix(self.converter, plan, scorer, layer_map(context.fp32_onnx), self.log)
+        return choose_mix(self.converter, plan, scorer, context.fp32_layers(), self.log)
 
     def logits(self, path: Path, inputs_nchw: np.ndarray) -> np.ndarray:
         from edgebench.export.tflite.convert import tflite_logits
