@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml requirements/constraints.txt requirements/nodeps.txt
 	$(BIN)/python -m pip install -q --upgrade pip
 	# The CPU build of torch first: an unpinned torch would pull a multi-GB CUDA build.
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -c requirements/constraints.txt -e '.[host,convert,dev]'
+	$(BIN)/python -m pip install -q -c requirements/constraints.txt -e '.[host,convert,dev,server,ray,plots]'
 	$(BIN)/python -m pip install -q --no-deps -r requirements/nodeps.txt
 	touch $(STAMP)
 
