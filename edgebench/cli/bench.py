@@ -70,8 +70,7 @@ def agent_arguments(values: dict) -> list:
 def command(bundle, target, devices_file, results, **values) -> None:
     """Run BUNDLE on a device over ssh (or here) and bring the result back. The measurement options are the
     agent's (`device-agent run --help`), checked here before anything is copied."""
-    from edgebench.devices.bench import run_bench
-    from edgebench.devices.spec import resolve_device
+    from edgebench.devices.measure import MeasureSettings, measure, open_device
     from edgebench.errors import EdgebenchError
 
     artifacts = values.get("artifacts")
@@ -79,8 +78,10 @@ def command(bundle, target, devices_file, results, **values) -> None:
     if names is not None and not names:
         raise EdgebenchError(f"--artifacts '{artifacts}' names no artifact: give comma-separated artifact names")
     agent_args = agent_arguments(values)
-    device = resolve_device(target, devices_file)
-    run_bench(Path(bundle), device, Path(results), agent_args, log=click.echo, artifacts=names)
+    device = open_device(target, devices_file)
+    measure(Path(bundle), device, MeasureSettings(agent_args=tuple(agent_args), results=Path(results),
+                                                  artifacts=tuple(names) if names is not None else None),
+            log=click.echo)
 
 
 @click.command("devices")

@@ -31,6 +31,14 @@ print(json.dumps({"python": sys.version.split()[0], "modules": {n: importlib.uti
 """
 
 
+class ArtifactsFailed(EdgebenchError):
+    """Some artifacts failed on the device; the result, with their errors, was kept at `path`."""
+
+    def __init__(self, message: str, path: Path):
+        super().__init__(message)
+        self.path = path
+
+
 def result_name(bundle: Path, device: str) -> str:
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
     return re.sub(r"[^A-Za-z0-9._-]+", "_", f"{bundle.name}__{device}__{stamp}") + ".json"
@@ -218,8 +226,8 @@ def _finish(partial: Path, final: Path, code: int, log, forget: Callable[[Path],
     failed = [run for run in runs if run.get("error")]
     log(f"result: {final} ({len(runs) - len(failed)} of {len(runs)} artifacts measured)")
     if failed:
-        raise EdgebenchError(f"{len(failed)} artifact(s) failed on the device, first: {failed[0]['error']} "
-                             f"(result kept: {final})")
+        raise ArtifactsFailed(f"{len(failed)} artifact(s) failed on the device, first: {failed[0]['error']} "
+                              f"(result kept: {final})", final)
     return final
 
 
