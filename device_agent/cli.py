@@ -156,6 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--device-name", help="name for this device in reports (default: hostname)")
     run.add_argument("--resume", help="an earlier, incomplete result of this bundle: its finished configurations are "
                                        "kept, those cut off in their rounds are measured again")
+    run.add_argument("--timeout", type=float, metavar="SECONDS",
+                     help="watchdog: a configuration whose measuring process gives no answer within twice its "
+                          "request's time budget plus SECONDS (default 300) is killed and recorded as timed out")
     run.add_argument("--quiet", action="store_true", help="print only the result path")
     commands.add_parser("info", help="print this device's facts as JSON")
     return parser
@@ -246,6 +249,9 @@ def options_from_args(args) -> RunOptions:
             raise UsageError(f"--sustained {args.sustained:g} is out of range: give a finite number of seconds, "
                              "more than 0, e.g. 600")
         _needs("sustained", "--sustained")
+    if args.timeout is not None and not (math.isfinite(args.timeout) and args.timeout > 0):
+        raise UsageError(f"--timeout {args.timeout:g} is out of range: give a finite number of seconds, more than 0, "
+                         "e.g. 60")
     if args.profile_runs < 1:
         raise UsageError(f"--profile-runs {args.profile_runs} is out of range: give 1 or more")
     if args.profile:
@@ -269,7 +275,8 @@ def options_from_args(args) -> RunOptions:
                       affinity=args.affinity, cooldown_seconds=cooldown_seconds,
                       cooldown_temperature_c=cooldown_temperature, device_name=args.device_name or socket.gethostname(),
                       rounds=args.rounds, target_ci_pct=args.target_ci, interleave=not args.no_interleave,
-                      sustained_seconds=args.sustained, profile_runs=args.profile_runs if args.profile else None)
+                      sustained_seconds=args.sustained, profile_runs=args.profile_runs if args.profile else None,
+                      timeout_seconds=args.timeout)
 
 
 def _result_path(args, options: RunOptions) -> str:

@@ -5,7 +5,8 @@ Two kinds of child: `python -m device_agent _child` answers one JSON request (`c
 probes); `python -m device_agent _measure` is a `Child` that stays alive and answers JSON lines, one request
 line on its stdin -> one answer line, so one configuration keeps its loaded model across interleaved rounds.
 Either way the answer goes out on the child's original stdout, which the child keeps for itself (whatever a
-runtime prints goes to stderr instead). The timed loop runs entirely inside the child, so isolation adds
+runtime prints goes to stderr instead). Each child leads a process group of its own: a child that passes its
+deadline (hung in a runtime, stopped by SIGSTOP) is killed with everything it started, by SIGKILL to the group. The timed loop runs entirely inside the child, so isolation adds
 nothing to what is measured, and an idle child blocks on its stdin, so it takes nothing from the one at work.
 """
 
@@ -32,6 +33,14 @@ class ChildFailed(AgentError):
     child reports in its answer is a plain AgentError.)"""
 
 
+class ChildTimedOut(ChildFailed):
+    """The child gave no answer within its deadline; its process group has been killed."""
+
+    def __init__(self, seconds: float):
+        super().__init__(f"gave no answer within {seconds:g} s (stopped)")
+        self.seconds = seconds
+
+
 def describe_exit(returncode: int) -> str:
     if returncode < 0:
         try:
@@ -50,27 +59,47 @@ def _environment() -> Dict[str, str]:
     return env
 
 
+def _signal_group(process: subprocess.Popen, signum: int) -> None:
+    """`signum` to the child's process group (it leads one), or to the child alone where there are none."""
+    try:
+        if hasattr(os, "killpg"):
+            os.killpg(process.pid, signum)
+        else:
+            process.send_signal(signum)
+    except (ProcessLookupError, PermissionError):  # the group is gone already
+        pass
+
+
+def kill_group(process: subprocess.Popen) -> None:
+    """SIGKILL to the child and everything it started (a stopped or hung process cannot ignore it)."""
+    _signal_group(process, getattr(signal, "SIGKILL", signal.SIGTERM))
+    process.wait()
+
+
 def _stop(process: subprocess.Popen) -> None:
     if process.poll() is None:
-        process.terminate()
+        _signal_group(process, signal.SIGTERM)
         try:
             process.wait(timeout=5)
         except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            kill_group(process)
+
+
+def _spawn(command: str, quiet: bool) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "device_agent", command], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL if quiet else None,
+                            env=_environment(), start_new_session=hasattr(os, "setsid"))
 
 
 def call(request: Dict[str, Any], timeout: Optional[float] = None, quiet: bool = False) -> Dict[str, Any]:
     """The child's answer to `request`; ChildFailed if it crashed, exited without one, or passed `timeout`.
     An interruption of this process stops the child too."""
-    process = subprocess.Popen([sys.executable, "-m", "device_agent", CHILD_COMMAND], stdin=subprocess.PIPE,
-                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL if quiet else None,
-                               env=_environment())
+    process = _spawn(CHILD_COMMAND, quiet)
     try:
         answer, _ = process.communicate(json.dumps(request, allow_nan=False).encode("utf-8"), timeout=timeout)
     except subprocess.TimeoutExpired:
-        _stop(process)
-        raise ChildFailed(f"gave no answer within {timeout:g} s (stopped)") from None
+        kill_group(process)
+        raise ChildTimedOut(timeout) from None
     except BaseException:
         _stop(process)
         raise
@@ -107,9 +136,7 @@ class Child:
     def __init__(self, quiet: bool = False):
         self._pending = b""
         self.started_ns = time.perf_counter_ns()  # before Popen: cold start counts the interpreter's start
-        self.process = subprocess.Popen([sys.executable, "-m", "device_agent", SESSION_COMMAND],
-                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        stderr=subprocess.DEVNULL if quiet else None, env=_environment())
+        self.process = _spawn(SESSION_COMMAND, quiet)
 
     def request(self, message: Dict[str, Any], timeout: Optional[float] = None) -> Dict[str, Any]:
         try:
@@ -123,6 +150,8 @@ class Child:
             line = self._read_line(timeout)
             return _answer_of(line)
         except AgentError as exc:
+            if isinstance(exc, ChildTimedOut):
+                kill_group(self.process)
             if isinstance(exc, ChildFailed):
                 self.close()
             raise
@@ -138,7 +167,7 @@ class Child:
             wait = None if deadline is None else max(0.0, deadline - time.monotonic())
             ready, _, _ = select.select([descriptor], [], [], wait)
             if not ready:
-                raise ChildFailed(f"gave no answer within {timeout:g} s (stopped)")
+                raise ChildTimedOut(timeout)
             chunk = os.read(descriptor, 1 << 20)
             if not chunk:
                 raise self._died()

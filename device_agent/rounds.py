@@ -28,11 +28,14 @@ from typing import Callable, Dict, List, Optional
 from device_agent.bundle import Bundle
 from device_agent.configs import Configuration
 from device_agent.errors import AgentError
-from device_agent.isolation import Child, ChildFailed
+from device_agent.isolation import Child, ChildFailed, ChildTimedOut
 from device_agent.protocol import summarize
 
-# Bounds on one answer, beyond the work asked for: a child that passes them is taken for hung and stopped.
-SLACK_SECONDS = 600.0
+# The watchdog: a request may take twice the time its work is budgeted, plus this (`--timeout` sets it); a child
+# that passes that deadline is taken for hung, and its process group is killed.
+SLACK_SECONDS = 300.0
+STAGES = {"load": "loading the model", "time": "a timing round", "memory": "the memory reading",
+          "accuracy": "the accuracy pass", "profile": "the profile", "sustained": "the sustained run"}
 # What a run holds from its rounds while they go on: dropped when its configuration fails in them.
 ROUND_FIELDS = ("partial", "latency_ms", "rounds_ms", "samples_ms", "stability")
 
@@ -52,10 +55,14 @@ class Measured:
     def alive(self) -> bool:
         return self.child is not None and not self.run["error"]
 
-    def fail(self, exc: AgentError) -> None:
+    def fail(self, exc: AgentError, stage: str = "") -> None:
         for key in ROUND_FIELDS if not self.finishing else ("partial",):
             self.run.pop(key, None)
-        if isinstance(exc, ChildFailed):
+        if isinstance(exc, ChildTimedOut):
+            where = f" ({STAGES.get(stage, stage)})" if stage else ""
+            self.run["error"] = (f"timed out after {exc.seconds:g} s{where}: the measuring process gave no answer "
+                                 "and was killed with its process group")
+        elif isinstance(exc, ChildFailed):
             crashed = " (a native crash in the runtime or the model)" if "signal" in str(exc) else ""
             self.run["error"] = f"the measuring process {exc}{crashed}"
         else:
@@ -72,7 +79,7 @@ class Measured:
         try:
             return self.child.request(message, timeout)
         except AgentError as exc:
-            self.fail(exc)
+            self.fail(exc, message.get("cmd", ""))
             return None
 
 
@@ -105,6 +112,16 @@ class Schedule:
         self.frequency_drop: Optional[float] = None  # below that, after the latest round
 
     # -- one configuration ------------------------------------------------------------------------------------
+    def deadline(self, work_seconds: float = 0.0) -> float:
+        """Seconds a request whose work is budgeted at `work_seconds` may take before its child is killed."""
+        slack = SLACK_SECONDS if self.options.timeout_seconds is None else self.options.timeout_seconds
+        return round(slack + 2 * work_seconds, 3)
+
+    def _scoring_seconds(self, measured: Measured, passes: int) -> float:
+        """A pass over `passes` inputs at the rounds' median latency (0 before any round)."""
+        median_ms = statistics.median(measured.rounds_ms) if measured.rounds_ms else 0.0
+        return passes * median_ms / 1e3
+
     def configuration(self, config: Configuration) -> Measured:
         return Measured(config=config, run=self.blank_run(config, self.options))
 
@@ -120,7 +137,7 @@ class Schedule:
         request = {"cmd": "load", "bundle": self.bundle.path, "manifest_sha256": self.bundle.manifest_sha256,
                    "artifact_index": self.bundle.artifacts.index(config.artifact), "backend": self.options.backend,
                    "setting": config.setting.to_json(), "eval_limit": self.options.eval_limit}
-        answer = measured.ask(request)
+        answer = measured.ask(request, self.deadline())
         if answer is None:
             self.progress(f"{position} {config.label}: error: {measured.run['error']}")
             return
@@ -137,13 +154,13 @@ class Schedule:
     def time_once(self, measured: Measured) -> Optional[float]:
         """One round's share for this configuration; the round's median in ms, or None when it failed."""
         request = dict(self.budget, cmd="time")
-        timeout = SLACK_SECONDS + 2 * self.budget["max_seconds"]
+        work = self.budget["max_seconds"]
         if not measured.rounds_ms:  # warm-up once per child, just before its first timed round
             timing = self.options.timing
             request["warmup"] = {"runs": timing.warmup_runs, "seconds": timing.warmup_seconds,
                                  "max_seconds": timing.max_seconds}
-            timeout += 2 * timing.max_seconds
-        answer = measured.ask(request, timeout)
+            work += timing.max_seconds
+        answer = measured.ask(request, self.deadline(work))
         if answer is None:
             return None
         if "warmup" in answer:
@@ -162,23 +179,24 @@ class Schedule:
         measured.finishing = True
         if measured.alive:
             self._summarise(measured, self._throttled_now(), self.frequency_drop)
-            memory = measured.ask({"cmd": "memory"})
+            memory = measured.ask({"cmd": "memory"}, self.deadline())
             if memory is not None:
                 run["memory"] = memory
         if measured.alive:
             run["accuracy"] = self._accuracy(measured)
         if measured.alive and self.options.profile_runs:
+            limit = self.deadline(self._scoring_seconds(measured, self.options.profile_runs))
             try:
-                run["profile"] = measured.child.request({"cmd": "profile", "runs": self.options.profile_runs})
+                run["profile"] = measured.child.request({"cmd": "profile", "runs": self.options.profile_runs}, limit)
             except ChildFailed as exc:
-                measured.fail(exc)
+                measured.fail(exc, "profile")
             except AgentError as exc:  # the profiler's own failure costs the profile, not the latency
                 run["profile"] = {"available": False, "reason": f"the profile failed: {exc}"}
         if measured.alive and self.options.sustained_seconds:
             self.rest(f"before the sustained run of {config.label}")
             self.progress(f"    {config.label}: sustained run of {self.options.sustained_seconds:g} s ...")
             run["sustained"] = measured.ask({"cmd": "sustained", "seconds": self.options.sustained_seconds},
-                                            self.options.sustained_seconds + SLACK_SECONDS)
+                                            self.deadline(self.options.sustained_seconds))
         measured.close()
         from device_agent.device_info import temperatures
 
@@ -192,7 +210,10 @@ class Schedule:
         index = self.bundle.artifacts.index(measured.config.artifact)
         if index in self.accuracy:  # measured once per artifact, in its first configuration
             return dict(self.accuracy[index])
-        answer = measured.ask({"cmd": "accuracy"})
+        images = self.bundle.manifest["eval"]["count"]
+        if self.options.eval_limit:
+            images = min(images, self.options.eval_limit)
+        answer = measured.ask({"cmd": "accuracy"}, self.deadline(self._scoring_seconds(measured, images)))
         if answer is not None:
             self.accuracy[index] = dict(answer, measured_in=measured.config.label)
         return None if answer is None else dict(self.accuracy[index])

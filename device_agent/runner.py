@@ -41,6 +41,7 @@ class RunOptions:
     interleave: bool = True
     sustained_seconds: Optional[float] = None
     profile_runs: Optional[int] = None  # None: no per-layer profile
+    timeout_seconds: Optional[float] = None  # the watchdog's slack per request (None: rounds.SLACK_SECONDS)
 
     @property
     def threads(self) -> int:
@@ -77,7 +78,7 @@ def settings_of(options: RunOptions) -> Dict:
             "rounds": options.rounds, "target_ci_pct": options.target_ci_pct, "interleave": options.interleave,
             "sweep": options.sweep.to_json(), "sustained_seconds": options.sustained_seconds,
             "profile": options.profile_runs is not None, "profile_runs": options.profile_runs,
-            "cooldown_temperature_c": options.cooldown_temperature_c}
+            "cooldown_temperature_c": options.cooldown_temperature_c, "timeout_seconds": options.timeout_seconds}
 
 
 def select_artifacts(bundle: Bundle, names: Optional[Sequence[str]]) -> List[Dict]:
