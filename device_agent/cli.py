@@ -38,6 +38,7 @@ from device_agent.isolation import CHILD_COMMAND, SESSION_COMMAND
 from device_agent.protocol import TimingSettings
 from device_agent.rounds import describe_run, ranking_line
 from device_agent.runner import RunOptions, bundle_summary, new_result, resume_from, run_bundle, select_artifacts
+from device_agent import work
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 EXIT_BROKEN_PIPE = 128 + 13
@@ -161,6 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "request's time budget plus SECONDS (default 300) is killed and recorded as timed out")
     run.add_argument("--quiet", action="store_true", help="print only the result path")
     commands.add_parser("info", help="print this device's facts as JSON")
+    work.add_parser(commands)
     return parser
 
 
@@ -192,6 +194,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     if argv[:1] == [SESSION_COMMAND]:
         return session_main()
     args = build_parser().parse_args(argv)
+    if args.command == "work":
+        return work.work_main(args)
     if args.command == "info":
         return EXIT_OK if _emit(dumps_json(device_facts())) else EXIT_BROKEN_PIPE
     return _run(args)

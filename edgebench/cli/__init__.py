@@ -65,6 +65,10 @@ def _register() -> None:
         cli.add_command(module.command)
     cli.add_command(prune.study_command)
     cli.add_command(bench.devices_command)
+    from edgebench.cli import fleet
+
+    cli.add_command(fleet.serve_command)
+    cli.add_command(fleet.fleet_group)
 
 
 _register()

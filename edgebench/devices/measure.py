@@ -148,3 +148,24 @@ class AgentDevice:
 
 register_transport("local", AgentDevice)
 register_transport("ssh", AgentDevice)
+
+
+class FleetDevice:
+    """A device of an `edgebench serve` fleet: `fleet:NAME` or `fleet:labels=A,B` (devices/fleet.py, over httpx)."""
+
+    def __init__(self, target: str, devices_file: Optional[str]):
+        from edgebench.devices.fleet import FleetTransport
+
+        self._transport = FleetTransport(target)
+        self.name = self._transport.name
+
+    def fingerprint(self) -> Dict:
+        return stable_facts(self._transport.facts())
+
+    def measure(self, bundle: Path, settings: MeasureSettings, log: Log, keep_failed: bool) -> Measurement:
+        path, result, seconds = self._transport.measure(bundle, settings.agent_args, settings.artifacts,
+                                                        settings.results, log, keep_failed)
+        return Measurement(path=path, result=result, device_seconds=seconds)
+
+
+register_transport("fleet", FleetDevice)
