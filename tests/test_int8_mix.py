@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from edgebench.errors import EdgebenchError
 from edgebench.export.gate import judge
-from edgebench.export.int8.search import smallest_within
+from edgebench.export.int8.budget import smallest_within
 from edgebench.export.spec import GateSpec, Precision, QuantSpec, check_max_drop
 from edgebench.export.verify import Agreement
 
@@ -148,7 +148,6 @@ def test_excluding_the_ranked_pair_removes_their_activation_quantization(quantiz
     layers, quantizer = quantized_chain["layers"], quantized_chain["quantizer"]
     mix = quantizer.write(quantized_chain["work"] / "mix.onnx", method="minmax", per_channel=True, config="u8s8",
                           exclude=[layers[1], layers[2]])
-    assert (quantized_chain["work"] / "ranges-minmax.json").is_file()  # calibrated once, reused
     model = onnx.load(str(mix))
     nodes = {n.name: n for n in model.graph.node}
     producers = {out: n for n in model.graph.node for out in n.output}
@@ -158,6 +157,36 @@ def test_excluding_the_ranked_pair_removes_their_activation_quantization(quantiz
     full_error = np.abs(onnx_logits(quantized_chain["full"], quantized_chain["images"]) - reference).mean()
     mix_error = np.abs(onnx_logits(mix, quantized_chain["images"]) - reference).mean()
     assert mix_error < full_error / 3
+
+
+def test_each_method_is_calibrated_once_whatever_is_excluded(tmp_path, monkeypatch):
+    """The calibration images are read once per method: later passes (another config, granularity or float
+    layers) reuse the ranges and never run the model over the images again."""
+    from edgebench.export.int8 import quantizer as quantizer_module
+    from edgebench.export.onnx_int8 import preprocess_for_quantization
+
+    batches = []
+    original = quantizer_module.ArrayCalibrationReader.get_next
+
+    def counted(self):
+        batch = original(self)
+        if batch is not None:
+            batches.append(len(batch[self.input_name]))
+        return batch
+
+    monkeypatch.setattr(quantizer_module.ArrayCalibrationReader, "get_next", counted)
+    prepared = tmp_path / "prepared.onnx"
+    preprocess_for_quantization(_chain(tmp_path, 300.0), prepared)
+    images = np.random.default_rng(1).normal(size=(32, 3, 12, 12)).astype(np.float32)
+    quantizer = quantizer_module.CachedQuantizer(prepared, images, "input", 16, tmp_path)
+    first = quantizer.write(tmp_path / "a.onnx", method="minmax", per_channel=True, config="u8s8")
+    assert batches == [16, 16]  # one pass over the 32 images
+    layers = quantizer_module.quantized_layers(first)
+    quantizer.write(tmp_path / "b.onnx", method="minmax", per_channel=False, config="s8s8")
+    quantizer.write(tmp_path / "c.onnx", method="minmax", per_channel=True, config="u8s8", exclude=layers[:2])
+    assert batches == [16, 16]  # reused: no calibration run
+    quantizer.write(tmp_path / "d.onnx", method="percentile", per_channel=True, config="u8s8")
+    assert batches == [16, 16, 16, 16]  # another method: calibrated once more
 
 
 def test_weights_only_keeps_activations_float(quantized_chain):

@@ -11,7 +11,7 @@ pytest.importorskip("onnx2tf")
 
 from edgebench.errors import EdgebenchError  # noqa: E402
 from edgebench.export.spec import Layout, Precision  # noqa: E402
-from edgebench.export.tflite.mixed import Trial, fewest_float_layers  # noqa: E402
+from edgebench.export.int8.budget import Trial, fewest_float  # noqa: E402
 
 SIZE = 16
 COMPUTE_OPS = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "MEAN", "MAX_POOL_2D", "PAD"}
@@ -168,7 +168,7 @@ def drops(needed: int, total: int = 40):
 @pytest.mark.parametrize("needed", [1, 2, 3, 7, 8, 13, 20])
 def test_search_finds_the_fewest_layers_in_few_trials(needed):
     measure, ranking, calls = drops(needed)
-    chosen, trials = fewest_float_layers(("layer5",), ranking, measure, max_drop_pp=1.0, max_layers=30)
+    chosen, trials = fewest_float(measure, ranking, 1.0, start=("layer5",), limit=30)
     assert len(chosen.float_layers) == max(needed, 1)
     assert chosen.float_layers[0] == "layer5" and "layer5" not in chosen.float_layers[1:]
     assert chosen.float_layers[1:] == tuple(name for name in ranking if name != "layer5")[:needed - 1]
@@ -177,10 +177,10 @@ def test_search_finds_the_fewest_layers_in_few_trials(needed):
 
 def test_search_stops_at_the_limit_and_when_already_within():
     measure, ranking, calls = drops(25)
-    chosen, trials = fewest_float_layers((), ranking, measure, max_drop_pp=1.0, max_layers=10)
+    chosen, trials = fewest_float(measure, ranking, 1.0, limit=10)
     assert chosen is None and max(len(t.float_layers) for t in trials) == 10
     measure, ranking, calls = drops(0)
-    chosen, trials = fewest_float_layers((), ranking, measure, max_drop_pp=1.0, max_layers=10)
+    chosen, trials = fewest_float(measure, ranking, 1.0, limit=10)
     assert chosen.float_layers == () and len(calls) == 1
 
 
@@ -284,7 +284,7 @@ def test_within_budget_full_int8_is_written_as_today(converted):
 @pytest.mark.slow
 def test_refused_onnx_plan_is_refused_when_full_int8_is_over(outlier):
     from edgebench.export.int8.plan import MixedPlan
-    from edgebench.export.int8.search import MixedRefused
+    from edgebench.export.int8.plan import MixedRefused
     from edgebench.export.tflite.mixed import choose_mix
 
     plan = MixedPlan(max_drop_pp=1.0, float_layers=(), ranking=tuple(outlier["layers"]),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Dict, Optional
+from typing import Dict, Optional
 
 import numpy as np
 
@@ -13,9 +13,6 @@ from edgebench.data.preprocess import Preprocess
 from edgebench.export.source import ModelSource
 from edgebench.export.spec import ExportSpec
 from edgebench.export.verify import Agreement, compare
-
-if TYPE_CHECKING:
-    from edgebench.export.int8.plan import MixedPlan
 
 
 @dataclass(kw_only=True)
@@ -32,8 +29,6 @@ class ExportContext:
     selection: np.ndarray
     spec: ExportSpec
     fp32_onnx: Path  # the reference graph every other artifact is made from
-    # set by the ONNX int8 writer under --max-drop (ONNX is always written first); the TFLite writer follows it
-    int8_plan: Optional["MixedPlan"] = None
     _fp32_layers: Optional[Dict[str, str]] = field(default=None, repr=False)
 
     def fp32_layers(self) -> Dict[str, str]:

@@ -8,6 +8,7 @@ ONNX node whose output departs; the others are kept.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import datetime as _dt
 import platform
@@ -23,10 +24,12 @@ from edgebench.data.imageset import ImageSet
 from edgebench.errors import EdgebenchError
 from edgebench.export.context import ExportContext
 from edgebench.export.gate import judge
+from edgebench.export.int8.export_plan import int8_plan as plan_int8
 from edgebench.export.manifest import MANIFEST_FILE, MANIFEST_KIND, MANIFEST_VERSION, file_facts, is_bundle, validate
 from edgebench.export.source import ModelSource, resolve_model
-from edgebench.export.spec import FORMATS, ExportSpec, Format, Precision, tflite_available
+from edgebench.export.spec import FORMATS, ExportSpec, Format, Precision, check_available
 from edgebench.export.verify import onnx_logits, torch_logits
+from edgebench.export.watchdog import stage_limit
 from edgebench.fileio import atomic_dir, check_replaceable, sha256_file, write_json
 
 EVAL_FILE = "eval.npz"
@@ -41,12 +44,10 @@ def export_bundle(model: str, out: Path, spec: ExportSpec, *, checkpoint: Option
     """Write the bundle; its manifest lists the artifacts that passed and, under `rejected`, those that did not."""
     out = Path(out)
     check_replaceable(out, overwrite=overwrite, owned=is_bundle)  # before any long work
-    if Format.TFLITE in spec.formats and not tflite_available():
-        raise EdgebenchError(f"TFLite export needs onnx2tf and tensorflow: pip install "
-                             f"'edgebench[{FORMATS[Format.TFLITE].extra}]' and "
-                             "pip install --no-deps -r requirements/nodeps.txt, or export with --format onnx")
+    check_available(spec.formats)
     started = time.perf_counter()
-    source = resolve_model(model, checkpoint)
+    # A string is resolved here; the Python API hands over a ready source (a module or ModelProto in memory).
+    source = model if isinstance(model, ModelSource) else resolve_model(model, checkpoint)
     data_ref = data or source.data or EMBEDDED
     train_raw = load_split(data_ref, "train")  # read once: normalisation fitting and calibration share it
     preprocess = _preprocess(source, train_raw, _square(input_size), channels, mean, std)
@@ -54,9 +55,10 @@ def export_bundle(model: str, out: Path, spec: ExportSpec, *, checkpoint: Option
         context = _context(source, data_ref, train_raw, preprocess, spec, work / "model.fp32.onnx", log)
         artifacts: List[Dict] = []
         rejected: List[Dict] = []
+        int8_plan = plan_int8(context, work, log)  # --max-drop: one search, handed to each int8 writer
         # The fp32 ONNX is the reference every other artifact is made from: always first, always written.
         for fmt in (Format.ONNX,) + tuple(f for f in spec.formats if f != Format.ONNX):
-            _produce_format(context, fmt, work, artifacts, rejected, log)
+            _produce_format(context, fmt, work, artifacts, rejected, log, int8_plan)
         np.savez_compressed(work / EVAL_FILE, images=context.eval_set.images, labels=context.eval_set.labels)
         manifest = _manifest(context, work, artifacts, rejected, time.perf_counter() - started)
         validate(manifest, "manifest", "the new manifest")
@@ -76,14 +78,15 @@ def _square(size) -> Optional[Tuple[int, int]]:
 
 
 def _produce_format(context: ExportContext, fmt: Format, work: Path, artifacts: List[Dict], rejected: List[Dict],
-                    log: Log) -> None:
+                    log: Log, int8_plan=None) -> None:
     """All of one format's precisions; a converter that cannot start costs that format only."""
     from edgebench.export.writers import open_writer
 
     precisions = context.spec.precisions_for(fmt)
     tick = time.perf_counter()
     try:
-        writer = open_writer(fmt, context, work, log)
+        with stage_limit("onnx2tf") if fmt == Format.TFLITE else contextlib.nullcontext():
+            writer = open_writer(fmt, context, work, log)
     except Exception as exc:  # a converter that fails costs its own format, never the bundle
         for precision in precisions:
             rejected.append(_rejection(fmt, precision, _reason(exc)))
@@ -92,7 +95,7 @@ def _produce_format(context: ExportContext, fmt: Format, work: Path, artifacts: 
     setup_seconds = time.perf_counter() - tick
     try:
         for precision in precisions:
-            entry = _produce(context, writer, fmt, precision, work, setup_seconds, log)
+            entry = _produce(context, writer, fmt, precision, work, setup_seconds, log, int8_plan)
             (artifacts if "check" in entry and entry.get("gate", {}).get("passed") else rejected).append(entry)
             setup_seconds = 0.0
     finally:
@@ -100,14 +103,16 @@ def _produce_format(context: ExportContext, fmt: Format, work: Path, artifacts: 
 
 
 def _produce(context: ExportContext, writer, fmt: Format, precision: Precision, work: Path, setup_seconds: float,
-             log: Log) -> Dict:
+             log: Log, int8_plan=None) -> Dict:
     """Write, time, run and judge one artifact: the one path every artifact takes."""
     path = work / f"model.{precision.value}{FORMATS[fmt].suffix}"
     if precision == Precision.FP32 and fmt == Format.ONNX:
         path = context.fp32_onnx
     tick = time.perf_counter()
     try:
-        written = writer.write(precision, path)
+        plan = {"int8_plan": int8_plan} if precision == Precision.INT8 and int8_plan is not None else {}
+        with stage_limit(f"{fmt.value}-{precision.value}"):  # a stalled converter or calibrator
+            written = writer.write(precision, path, **plan)
         seconds = time.perf_counter() - tick + setup_seconds
         if fmt == Format.ONNX and precision == Precision.FP32:
             seconds += context.source.provenance.get("onnx_export_seconds", 0.0)
@@ -128,7 +133,7 @@ def _produce(context: ExportContext, writer, fmt: Format, precision: Precision, 
         **file_facts(path), "input": written.input, "output": written.output, "quantization": written.quantization,
         "check": check.as_dict(), "gate": verdict.as_dict(), "export_seconds": round(seconds, 2),
     }
-    if fmt == Format.ONNX:
+    if FORMATS[fmt].graph == "onnx":
         entry["layers"] = _layers(path)
     log(_check_line(entry))
     if verdict.passed:
@@ -158,7 +163,7 @@ def _diagnose(context: ExportContext, fmt: Format, path: Path) -> Optional[Dict]
         return None
     try:
         found = first_divergence(context.fp32_onnx, path, context.eval_inputs[:DIAGNOSE_IMAGES],
-                                 layout=context.spec.layout.value if fmt == Format.TFLITE else "NCHW")
+                                 layout=context.spec.layout_for(fmt).value)
     except EdgebenchError as exc:
         return {"error": str(exc)}
     return found.as_dict() if found is not None else None

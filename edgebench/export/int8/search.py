@@ -4,17 +4,15 @@
    per-tensor weights, each method calibrated once (`CachedQuantizer`); all int8 configurations of the spec are
    tried with the first method, the best of them with the others. It stops at the first within the budget.
 2. Over budget: int8 weights with float activations (`weights_only`) bound what any mix can reach; over
-   budget too, the int8 artifact is refused (`MixedRefused`).
-3. Otherwise the layers are ranked by `sensitivity.layer_scores` on the best full-int8 model, and the top k
-   are kept in float (`nodes_to_exclude`) for k = 1, 2, 4, 8 ... until the drop is within budget, then the
-   smallest k between the last two that is within budget is found by bisection (one quantizer pass with the
-   cached ranges and one eval run per step).
+   budget too, the plan is a refusal (the writers raise `MixedRefused` with it).
+3. Otherwise the layers are ranked by `sensitivity.layer_scores` on the best full-int8 model, and the fewest
+   most sensitive are kept in float (`nodes_to_exclude`) by `budget.fewest_float`, the search the TFLite
+   artifact uses too (one quantizer pass with the cached ranges and one eval run per step).
 """
 
 from __future__ import annotations
 
 import math
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,36 +21,14 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from edgebench.errors import EdgebenchError
+from edgebench.export.int8 import budget
+from edgebench.export.int8.budget import Calibration, Trial
 from edgebench.export.int8.plan import MixedPlan, Status
 from edgebench.export.spec import CALIBRATION_METHODS, QUANT_CONFIGS, QuantSpec
 
-METRIC = "top-1 accuracy on the eval set against the fp32 artifact"
 SENSITIVITY_IMAGES = 64
 TABLE_ROWS = 8
 Log = Callable[[str], None]
-
-
-class MixedRefused(EdgebenchError):
-    """No int8 model meets the budget: the one-line reason, the record of what was measured and the plan."""
-
-    def __init__(self, message: str, quantization: Dict, plan: Optional[MixedPlan] = None):
-        super().__init__(message)
-        self.quantization = quantization
-        self.plan = plan  # status "refused": other formats should not try either
-
-
-@dataclass(frozen=True, kw_only=True)
-class Trial:
-    method: str
-    per_channel: bool
-    config: str
-    path: Path
-    accuracy: float
-    drop_pp: float
-
-    def as_dict(self) -> Dict:
-        return {"method": self.method, "per_channel": self.per_channel, "config": self.config,
-                "accuracy": round(self.accuracy, 6), "drop_pp": round(self.drop_pp, 3)}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -61,12 +37,13 @@ class EvalSet:
     labels: np.ndarray
 
 
-def mixed_int8(fp32_path: Path, out_path: Path, *, calibration: np.ndarray, eval_set: EvalSet, spec: QuantSpec,
-               max_drop_pp: float, input_name: str, batch_size: int, work: Path,
-               torch_layers: Optional[Dict[str, str]] = None, log: Log = print) -> Tuple[Dict, MixedPlan]:
-    """Write the chosen int8 model to `out_path`; return its quantization block and the plan for other formats.
-    Raises MixedRefused when even int8 weights alone lose more than `max_drop_pp`."""
-    from edgebench.export.int8.quantizer import CachedQuantizer, quantized_layers, weights_only
+def mixed_int8(fp32_path: Path, *, calibration: np.ndarray, eval_set: EvalSet, spec: QuantSpec, max_drop_pp: float,
+               input_name: str, batch_size: int, work: Path, torch_layers: Optional[Dict[str, str]] = None,
+               log: Log = print) -> MixedPlan:
+    """The plan for every int8 artifact: the chosen int8 ONNX model with its quantization block, the ranking
+    and float layers, or (`refusal`) why even int8 weights alone, or every ranked layer in float, lose more than
+    `max_drop_pp`."""
+    from edgebench.export.int8.quantizer import CachedQuantizer
     from edgebench.export.onnx_int8 import preprocess_for_quantization
 
     if eval_set.labels is None or len(eval_set.labels) != len(eval_set.inputs):
@@ -80,54 +57,58 @@ def mixed_int8(fp32_path: Path, out_path: Path, *, calibration: np.ndarray, eval
         f"budget {max_drop_pp:g} pp")
     quantizer = CachedQuantizer(prepared, calibration, input_name, batch_size, work)
     trials = _calibration_search(quantizer, spec, evaluate, max_drop_pp, work, log)
-    best = min(trials, key=lambda t: (t.drop_pp, t.config != spec.configs[0]))
-    record = {"max_drop_pp": max_drop_pp, "metric": METRIC,
-              "sensitivity_method": _sensitivity_method(calibration),
-              "full_int8": {"accuracy": round(best.accuracy, 6), "drop_pp": round(best.drop_pp, 3)},
-              "calibration": {"method": best.method, "per_channel": best.per_channel, "config": best.config},
-              "calibration_search": [t.as_dict() for t in trials], "weights_only": None, "sensitivity": [],
-              "reference_accuracy": round(evaluate.reference, 6)}
-    layers = quantized_layers(best.path)
-    scores = _scores(best.path, prepared, layers, calibration, log)
-    record["sensitivity"] = [_score_dict(s, torch_layers) for s in scores]
-    ranking = [s.layer for s in scores]
-    plan = MixedPlan(max_drop_pp=max_drop_pp, float_layers=(), ranking=tuple(ranking), record=record)
-    chosen_path, float_layers = best.path, []
-    if best.drop_pp <= max_drop_pp:
-        status, chosen = Status.FULL_INT8, best
-    else:
-        weights = weights_only(prepared, best.path, work / "weights-only.onnx")
-        weights_accuracy = evaluate.accuracy(weights)
-        weights_drop = evaluate.drop(weights_accuracy)
-        record["weights_only"] = {"accuracy": round(weights_accuracy, 6), "drop_pp": round(weights_drop, 3)}
-        log(f"  int8 weights only (float activations): drop {weights_drop:.2f} pp")
-        if weights_drop > max_drop_pp:
-            _refuse(record, layers, started, plan, best, calibration, pre_processed,
-                    f"int8 cannot meet --max-drop {max_drop_pp:g}: full int8 loses {best.drop_pp:.2f} pp and even "
-                    f"int8 weights with float activations lose {weights_drop:.2f} pp; raise --max-drop above "
-                    f"{weights_drop:.2f} or ship the fp16/fp32 artifact")
-        found = _fewest_float(quantizer, best, ranking, evaluate, max_drop_pp, work, log)
-        if found is None:
-            _refuse(record, layers, started, plan, best, calibration, pre_processed,
-                    f"int8 cannot meet --max-drop {max_drop_pp:g}: even with all {len(layers)} layers in float the "
-                    "quantized joins and pools lose too much; raise --max-drop or ship the fp16/fp32 artifact")
-        chosen, float_layers = found
-        status, chosen_path = (Status.MIXED if float_layers else Status.FULL_INT8), chosen.path
-    shutil.copyfile(chosen_path, out_path)
-    record.update(_chosen(chosen, float_layers, layers, torch_layers), status=status,
+    best = min(trials, key=lambda t: (t.drop_pp, t.calibration.config != spec.configs[0]))
+    ranking, record = _ranked(best, prepared, calibration, evaluate, trials, max_drop_pp, torch_layers, log)
+    found, refusal = _decide(quantizer, best, ranking, prepared, evaluate, record, work, log)
+    record.update(chosen=budget.chosen(found, len(ranking), torch_layers),
+                  status=Status.REFUSED if found is None else Status.of(found),
                   search_seconds=round(time.perf_counter() - started, 1))
-    _log_table(record, log)
+    if found is not None:
+        _log_table(record, log)
     block = _block(best, record, calibration, pre_processed)
-    block["nodes_to_exclude"] = list(float_layers)
-    return block, MixedPlan(max_drop_pp=max_drop_pp, float_layers=tuple(float_layers), ranking=tuple(ranking),
-                            record=record)
+    if found is not None:
+        block["nodes_to_exclude"] = list(found.float_layers)
+    return MixedPlan(max_drop_pp=max_drop_pp, float_layers=found.float_layers if found is not None else (),
+                     ranking=ranking, record=record, quantization=block, refusal=refusal,
+                     onnx_model=Path(found.artifact).read_bytes() if found is not None else None)
 
 
-def _refuse(record: Dict, layers, started: float, plan: MixedPlan, best: Trial, calibration: np.ndarray,
-            pre_processed: bool, message: str) -> None:
-    record.update(_chosen(None, [], layers, {}), status=Status.REFUSED,
-                  search_seconds=round(time.perf_counter() - started, 1))
-    raise MixedRefused(message, _block(best, record, calibration, pre_processed), plan)
+def _ranked(best: Trial, prepared: Path, calibration: np.ndarray, evaluate: "_Evaluator", trials: List[Trial],
+            max_drop_pp: float, torch_layers: Dict[str, str], log: Log) -> Tuple[Tuple[str, ...], Dict]:
+    """Every quantized node of the best full int8 model, most sensitive first, and the record so far."""
+    from edgebench.export.int8.quantizer import quantized_layers
+
+    scores = _scores(best.artifact, prepared, quantized_layers(best.artifact), calibration, log)
+    record = budget.record(max_drop_pp=max_drop_pp, full=best, reference=evaluate.reference,
+                           calibration=best.calibration.as_dict(), calibration_search=trials,
+                           sensitivity=[_score_dict(s, torch_layers) for s in scores],
+                           sensitivity_method=_sensitivity_method(calibration))
+    return tuple(s.layer for s in scores), record
+
+
+def _decide(quantizer, best: Trial, ranking: Sequence[str], prepared: Path, evaluate: "_Evaluator", record: Dict,
+            work: Path, log: Log) -> Tuple[Optional[Trial], Optional[str]]:
+    """Full int8 when it is within; else the weights-only bound, then the fewest float layers; or the refusal."""
+    from edgebench.export.int8.quantizer import weights_only
+
+    max_drop_pp = record["max_drop_pp"]
+    if budget.within(best.drop_pp, max_drop_pp):
+        return best, None
+    weights_accuracy = evaluate.accuracy(weights_only(prepared, best.artifact, work / "weights-only.onnx"))
+    weights_drop = evaluate.drop(weights_accuracy)
+    record["weights_only"] = {"accuracy": round(weights_accuracy, 6), "drop_pp": round(weights_drop, 3)}
+    log(f"  int8 weights only (float activations): drop {weights_drop:.2f} pp")
+    if not budget.within(weights_drop, max_drop_pp):
+        return None, (f"int8 cannot meet --max-drop {max_drop_pp:g}: full int8 loses {best.drop_pp:.2f} pp and "
+                      f"even int8 weights with float activations lose {weights_drop:.2f} pp; raise --max-drop "
+                      f"above {weights_drop:.2f} or ship the fp16/fp32 artifact")
+    found, _ = budget.fewest_float(_mix_measure(quantizer, best, len(ranking), evaluate, work, log), ranking,
+                                   max_drop_pp, first=best)
+    if found is None:
+        return None, (f"int8 cannot meet --max-drop {max_drop_pp:g}: even with all {len(ranking)} layers in float "
+                      "the quantized joins and pools lose too much; raise --max-drop or ship the fp16/fp32 "
+                      "artifact")
+    return found, None
 
 
 class _Evaluator:
@@ -139,7 +120,12 @@ class _Evaluator:
         return _accuracy(path, self.eval_set)
 
     def drop(self, accuracy: float) -> float:
-        return 100.0 * (self.reference - accuracy)
+        return budget.drop_pp(self.reference, accuracy)
+
+    def trial(self, path: Path, calibration: Calibration, float_layers: Tuple[str, ...] = ()) -> Trial:
+        accuracy = self.accuracy(path)
+        return Trial(accuracy=accuracy, drop_pp=self.drop(accuracy), float_layers=float_layers,
+                     calibration=calibration, artifact=path)
 
 
 def _accuracy(path: Path, eval_set: EvalSet) -> float:
@@ -155,59 +141,34 @@ def _calibration_search(quantizer, spec: QuantSpec, evaluate: _Evaluator, max_dr
     granularities = (spec.per_channel, not spec.per_channel)
     trials: List[Trial] = []
     for index, method in enumerate(methods):
-        configs = spec.configs if index == 0 else (min(trials, key=lambda t: t.drop_pp).config,)
+        configs = spec.configs if index == 0 else (min(trials, key=lambda t: t.drop_pp).calibration.config,)
         for per_channel in granularities:
             for config in configs:
                 path = quantizer.write(work / f"full-{method}-{'pc' if per_channel else 'pt'}-{config}.onnx",
                                        method=method, per_channel=per_channel, config=config)
-                accuracy = evaluate.accuracy(path)
-                trial = Trial(method=method, per_channel=per_channel, config=config, path=path, accuracy=accuracy,
-                              drop_pp=evaluate.drop(accuracy))
+                trial = evaluate.trial(path, Calibration(method=method, per_channel=per_channel, config=config))
                 trials.append(trial)
                 log(f"  full int8 {method}, {'per-channel' if per_channel else 'per-tensor'}, {config}: "
-                    f"accuracy {100 * accuracy:.2f} %, drop {trial.drop_pp:.2f} pp")
-                if trial.drop_pp <= max_drop_pp:
+                    f"accuracy {100 * trial.accuracy:.2f} %, drop {trial.drop_pp:.2f} pp")
+                if budget.within(trial.drop_pp, max_drop_pp):
                     return trials
     return trials
 
 
-def _fewest_float(quantizer, best: Trial, ranking: Sequence[str], evaluate: _Evaluator, max_drop_pp: float,
-                  work: Path, log: Log) -> Optional[Tuple[Trial, List[str]]]:
-    """The top-k most sensitive layers in float for the smallest k `smallest_within` finds."""
-    measured: Dict[int, Trial] = {}
+def _mix_measure(quantizer, best: Trial, ranked: int, evaluate: _Evaluator, work: Path,
+                 log: Log) -> Callable[[Tuple[str, ...]], Trial]:
+    """The ONNX model with `layers` kept in float (`nodes_to_exclude`), the best calibration's ranges reused."""
+    calibration = best.calibration
 
-    def within(k: int) -> bool:
-        path = quantizer.write(work / f"mix-{k}.onnx", method=best.method, per_channel=best.per_channel,
-                               config=best.config, exclude=list(ranking[:k]))
-        accuracy = evaluate.accuracy(path)
-        measured[k] = Trial(method=best.method, per_channel=best.per_channel, config=best.config, path=path,
-                            accuracy=accuracy, drop_pp=evaluate.drop(accuracy))
-        log(f"  mix: {k} of {len(ranking)} layers in float: accuracy {100 * accuracy:.2f} %, "
-            f"drop {measured[k].drop_pp:.2f} pp")
-        return measured[k].drop_pp <= max_drop_pp
+    def measure(layers: Tuple[str, ...]) -> Trial:
+        path = quantizer.write(work / f"mix-{len(layers)}.onnx", method=calibration.method,
+                               per_channel=calibration.per_channel, config=calibration.config, exclude=list(layers))
+        trial = evaluate.trial(path, calibration, layers)
+        log(f"  mix: {len(layers)} of {ranked} layers in float: accuracy {100 * trial.accuracy:.2f} %, "
+            f"drop {trial.drop_pp:.2f} pp")
+        return trial
 
-    k = smallest_within(within, len(ranking))
-    return None if k is None else (measured[k], list(ranking[:k]))
-
-
-def smallest_within(within: Callable[[int], bool], count: int) -> Optional[int]:
-    """Doubling k = 1, 2, 4 ... (capped at `count`) until `within(k)`, then bisection between the last k that
-    failed and the first that passed; None when even `count` fails. Each k is asked at most once."""
-    if count < 1:
-        return None
-    failed, k = 0, 1
-    while not within(k):
-        if k >= count:
-            return None
-        failed, k = k, min(2 * k, count)
-    low, high = failed + 1, k
-    while low < high:
-        middle = (low + high) // 2
-        if within(middle):
-            high = middle
-        else:
-            low = middle + 1
-    return high
+    return measure
 
 
 def _scores(qdq_path: Path, prepared: Path, layers: Sequence[str], calibration: np.ndarray, log: Log):
@@ -236,24 +197,13 @@ def _finite(value: float) -> Optional[float]:
     return float(f"{value:.6g}") if math.isfinite(value) else None
 
 
-def _chosen(trial: Optional[Trial], float_layers: Sequence[str], layers: Sequence[str],
-            torch_layers: Dict[str, str]) -> Dict:
-    chosen = None
-    if trial is not None:
-        chosen = {"accuracy": round(trial.accuracy, 6), "drop_pp": round(trial.drop_pp, 3),
-                  "float_layers": list(float_layers),
-                  "float_layers_torch": [torch_layers.get(layer) for layer in float_layers],
-                  "float_fraction": round(len(float_layers) / max(len(layers), 1), 4),
-                  "quantizable_layers": len(layers)}
-    return {"chosen": chosen}
-
-
 def _block(best: Trial, record: Dict, calibration: np.ndarray, pre_processed: bool) -> Dict:
     """The artifact's quantization block: today's fields for the chosen calibration, plus the mixed record."""
-    activation, reduce_range = QUANT_CONFIGS[best.config]
-    return {"tool": "onnxruntime.quantization.quantize_static", "format": "QDQ", "config": best.config,
+    chosen = best.calibration
+    activation, reduce_range = QUANT_CONFIGS[chosen.config]
+    return {"tool": "onnxruntime.quantization.quantize_static", "format": "QDQ", "config": chosen.config,
             "activation_type": activation, "weight_type": "int8", "reduce_range": reduce_range,
-            "per_channel": best.per_channel, "calibration_method": best.method,
+            "per_channel": chosen.per_channel, "calibration_method": chosen.method,
             "calibration_images": int(len(calibration)), "pre_processed": pre_processed,
             "mixed_precision": record}
 

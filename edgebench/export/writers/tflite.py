@@ -1,16 +1,19 @@
 """TFLite artifacts: onnx2tf builds the TensorFlow graph once, TFLiteConverter writes each precision.
 
-With an accuracy budget (`context.int8_plan`, set by the ONNX int8 writer), the int8 artifact keeps the plan's
-float layers in float and as many more of its ranking as TFLite's own drop on the eval set needs
-(`edgebench.export.tflite.mixed`)."""
+With an accuracy budget, `write` receives the int8 plan of the budget search (`edgebench.export.int8`): the int8
+artifact keeps the plan's float layers in float and as many more of its ranking as TFLite's own drop on the eval
+set needs (`edgebench.export.tflite.mixed`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
+from edgebench.errors import EdgebenchError
 from edgebench.export.context import ExportContext
+from edgebench.export.int8.plan import MixedPlan
 from edgebench.export.spec import Format, Precision
 from edgebench.export.writers import Log, Written
 
@@ -33,13 +36,13 @@ class TfliteWriter:
                                          context.preprocess.mean, context.preprocess.std,
                                          simplify=context.module is None)
 
-    def write(self, precision: Precision, path: Path) -> Written:
+    def write(self, precision: Precision, path: Path, int8_plan: Optional[MixedPlan] = None) -> Written:
         from edgebench.export.tflite.convert import tflite_io
         from edgebench.fileio import write_bytes
 
         mixed_precision = None
-        if precision == Precision.INT8 and self.context.spec.quant.max_drop_pp is not None:
-            model, mixed_precision = self._within_budget(self._plan())
+        if precision == Precision.INT8 and int8_plan is not None:
+            model, mixed_precision = self._within_budget(int8_plan)
         else:
             model = self.converter.convert(precision)
         write_bytes(path, model)
@@ -54,20 +57,11 @@ class TfliteWriter:
         return Written(input={**io_facts["input"], "layout": self.layout.value}, output=io_facts["output"],
                        quantization=quantization)
 
-    def _plan(self):
-        """The ONNX side's plan; made here when only TFLite was asked for. A refused plan is still a plan: TFLite
-        then tries its own full int8 before it refuses."""
-        from edgebench.export.int8.search import MixedRefused
-        from edgebench.export.writers.onnx import int8_plan
-
-        try:
-            return int8_plan(self.context, self.work.parent, self.log)
-        except MixedRefused:
-            return self.context.int8_plan
-
-    def _within_budget(self, plan):
+    def _within_budget(self, plan: MixedPlan):
         from edgebench.export.tflite.mixed import EvalScorer, choose_mix
 
+        if plan.error is not None:  # the search could not run: there is no ranking to follow
+            raise EdgebenchError(plan.error)
         context = self.context
         scorer = EvalScorer(fp32_onnx=context.fp32_onnx, eval_inputs=context.eval_inputs,
                             labels=context.eval_set.labels, layout=self.layout, work=self.work)
