@@ -3,16 +3,18 @@ cookie set by the login form, or `Authorization: Bearer`); every value is escape
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import html
 import json
 import time
-from typing import List, Optional, Sequence
+from typing import Iterator, List, Optional, Sequence
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from edgebench.fleet import auth, jobs
 from edgebench.fleet.app import COOKIE, bearer, fleet_of
@@ -54,14 +56,16 @@ def table(headers: Sequence[str], rows: List[List[str]], table_id: str) -> str:
     return f"<table id='{table_id}'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _viewer(request: Request):
-    """The session and caller for a page, or a redirect to the login form."""
-    fleet = fleet_of(request)
-    context = fleet.transaction(bearer(request, cookie=True), VIEWERS)
-    try:
-        return context, context.__enter__()
-    except auth.AuthError:
-        return None, None
+@contextlib.contextmanager
+def _viewing(request: Request) -> Iterator[Optional[Session]]:
+    """A read-only session for a page, or None when the caller has no viewing token (the page then redirects)."""
+    with fleet_of(request).sessions.begin() as session:
+        try:
+            auth.check(session, bearer(request, cookie=True), VIEWERS)
+        except auth.AuthError:
+            yield None
+            return
+        yield session
 
 
 def _login_redirect() -> Response:
@@ -79,11 +83,9 @@ def _facts(facts: dict) -> str:
 
 @router.get("/", response_class=HTMLResponse)
 def devices_page(request: Request):
-    context, entered = _viewer(request)
-    if context is None:
-        return _login_redirect()
-    with context:
-        session, _ = entered
+    with _viewing(request) as session:
+        if session is None:
+            return _login_redirect()
         now = time.time()
         fleet = fleet_of(request)
         rows = []
@@ -99,11 +101,9 @@ def devices_page(request: Request):
 
 @router.get("/jobs", response_class=HTMLResponse)
 def jobs_page(request: Request):
-    context, entered = _viewer(request)
-    if context is None:
-        return _login_redirect()
-    with context:
-        session, _ = entered
+    with _viewing(request) as session:
+        if session is None:
+            return _login_redirect()
         fleet = fleet_of(request)
         jobs.reap(session, fleet.settings, time.time())
         names = dict(session.execute(select(Device.id, Device.name)).all())
@@ -117,11 +117,9 @@ def jobs_page(request: Request):
 
 @router.get("/jobs/{job_id}", response_class=HTMLResponse)
 def job_page(job_id: int, request: Request):
-    context, entered = _viewer(request)
-    if context is None:
-        return _login_redirect()
-    with context:
-        session, _ = entered
+    with _viewing(request) as session:
+        if session is None:
+            return _login_redirect()
         try:
             job, device = job_and_device(session, job_id)
         except LookupError as exc:
@@ -140,11 +138,9 @@ def job_page(job_id: int, request: Request):
 
 @router.get("/jobs/{job_id}/report", response_class=HTMLResponse)
 def job_report(job_id: int, request: Request):
-    context, entered = _viewer(request)
-    if context is None:
-        return _login_redirect()
-    with context:
-        session, _ = entered
+    with _viewing(request) as session:
+        if session is None:
+            return _login_redirect()
         job, _ = job_and_device(session, job_id)
         sha256 = job.result_sha256
     if sha256 is None:

@@ -24,13 +24,13 @@ HOST = ("admin", "submit")
 @router.post("/jobs", status_code=201)
 def submit(body: SubmitIn, request: Request) -> dict:
     fleet = fleet_of(request)
-    try:
-        args = check_args(body.args)
-    except ValueError as exc:
-        raise EdgebenchError(f"args: {exc}") from None
-    if body.device is None and not body.labels:
-        raise EdgebenchError("a job needs a device name or labels to say where it runs")
     with fleet.transaction(bearer(request), HOST) as (session, caller):
+        try:
+            args = check_args(body.args)
+        except ValueError as exc:
+            raise EdgebenchError(f"args: {exc}") from None
+        if body.device is None and not body.labels:
+            raise EdgebenchError("a job needs a device name or labels to say where it runs")
         if not fleet.blobs.has(body.bundle_sha256):
             raise EdgebenchError(f"bundle {body.bundle_sha256} was not uploaded: PUT it to "
                                  f"/api/v1/blobs/{body.bundle_sha256} first")

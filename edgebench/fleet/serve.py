@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Optional
 
+from edgebench.fileio import Terminated
 from edgebench.fleet.jobs import FleetSettings
 
 
@@ -22,4 +23,7 @@ def serve(*, data_dir: Path, db: Optional[str], host: str, port: int, settings: 
         f"{'SQLite in the data folder' if db is None else db.split('@')[-1]})")
     config = uvicorn.Config(create_app(fleet), host=host, port=port, log_level="warning", access_log=False,
                             timeout_graceful_shutdown=3)
-    uvicorn.Server(config).run()
+    try:
+        uvicorn.Server(config).run()
+    except (KeyboardInterrupt, Terminated):  # uvicorn has shut down cleanly and passes the signal on
+        log("stopped")

@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 AGENT_PYTHON = ROOT / ".venv-agent" / "bin" / "python"
 FAST = ["--warmup-runs", "1", "--warmup-seconds", "0", "--min-runs", "3", "--min-seconds", "0", "--rounds", "1",
         "--no-accuracy"]
+BENCH_FAST = ["--warmup-runs", "1", "--min-runs", "3", "--min-seconds", "0", "--rounds", "1"]  # `edgebench bench`'s
 
 
 def free_port() -> int:

@@ -1,0 +1,199 @@
+"""The fleet on a real server (127.0.0.1, SQLite) with real agent processes: tokens and roles, the lease
+protocol, bad input and attacks, and `edgebench bench --device fleet:NAME` end to end."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.fleet.bundle import tiny_bundle
+from tests.fleet.harness import FAST, Server, job_state, start_agent, stop_agent, submit_bundle, upload, wait_for
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    base = tmp_path_factory.mktemp("fleet")
+    running = Server(base / "data", base / "cwd", extra=["--lease-ttl", "3"]).start()
+    yield running
+    running.stop()
+    assert running.process.returncode == 0, running.tail()
+    assert list((base / "cwd").iterdir()) == []  # the server wrote nothing outside its data folder
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory) -> Path:
+    return tiny_bundle(tmp_path_factory.mktemp("bundle") / "tiny")
+
+
+def _device(server, name: str, labels=()) -> str:
+    with server.client(server.token("register")) as client:
+        answer = client.post("/api/v1/register", json={"name": name, "labels": list(labels), "facts": {},
+                                                       "clock": time.time() + 7200})
+    assert answer.status_code == 201, answer.text
+    return answer.json()["device_token"]
+
+
+def test_tokens_and_roles(server):
+    submit, register = server.token("submit"), server.token("register")
+    assert submit.startswith("ebs_") and register.startswith("ebr_")
+    cases = [(None, 401, "no token"), ("nonsense", 401, "not valid"), (submit[:-2] + "xx", 401, "not valid"),
+             (register, 403, "register token cannot")]
+    for token, status, text in cases:
+        with server.client(token) as client:
+            answer = client.get("/api/v1/devices")
+        assert (answer.status_code, text in answer.json()["detail"]) == (status, True), answer.text
+    with server.client(submit) as client:
+        assert client.post("/api/v1/tokens", json={"role": "submit"}).status_code == 403
+        assert client.get("/api/v1/devices").status_code == 200
+    with server.client(server.admin) as admin:
+        token_id = submit.split("_")[1]
+        assert admin.post(f"/api/v1/tokens/{token_id}/revoke").status_code == 200
+        short = admin.post("/api/v1/tokens", json={"role": "submit", "expires_in": 0.3}).json()["token"]
+        assert admin.post("/api/v1/tokens", json={"role": "admin"}).status_code == 400
+    with server.client(submit) as client:
+        answer = client.get("/api/v1/devices")
+        assert (answer.status_code, answer.json()["detail"]) == (401, "the token was revoked")
+    time.sleep(0.4)
+    with server.client(short) as client:
+        assert client.get("/api/v1/jobs").json()["detail"] == "the token has expired"
+
+
+def test_lease_protocol_and_stale_leases(server):
+    pi, other = _device(server, "proto-pi", ["arm64"]), _device(server, "proto-other", ["x86"])
+    with server.client(server.admin) as admin, server.client(pi) as device, server.client(other) as stranger:
+        sha = upload(admin, b"not a real bundle, the protocol does not look inside")
+        job = admin.post("/api/v1/jobs", json={"bundle_sha256": sha, "bundle_name": "b", "labels": ["arm64"]}).json()
+        assert device.post("/api/v1/jobs", json={"bundle_sha256": sha, "bundle_name": "b"}).status_code == 403
+        assert stranger.post("/api/v1/lease", json={"wait": 0}).status_code == 204  # labels do not match
+        offer = device.post("/api/v1/lease", json={"wait": 2}).json()
+        assert (offer["job_id"], offer["bundle_sha256"], offer["attempt"]) == (job["id"], sha, 1)
+        assert device.get(f"/api/v1/blobs/{sha}").content.startswith(b"not a real")
+        assert stranger.get(f"/api/v1/blobs/{sha}").status_code == 403  # not its job's bundle
+        lease = {"lease_id": offer["lease_id"]}
+        assert device.post(f"/api/v1/jobs/{job['id']}/heartbeat", json=lease).json()["state"] == "running"
+        done = {**lease, "outcome": "failed", "error": "boom"}
+        assert stranger.post(f"/api/v1/jobs/{job['id']}/complete", json=done).status_code == 409
+        assert device.post(f"/api/v1/jobs/{job['id']}/complete",
+                           json={**lease, "outcome": "succeeded"}).status_code == 400  # no result
+        # the device asks for new work: the lease it still held goes back to the queue, the old id is stale
+        again = device.post("/api/v1/lease", json={"wait": 1}).json()
+        assert (again["job_id"], again["attempt"]) == (job["id"], 2) and again["lease_id"] != offer["lease_id"]
+        assert device.post(f"/api/v1/jobs/{job['id']}/complete", json=done).status_code == 409
+        ok = device.post(f"/api/v1/jobs/{job['id']}/complete", json={**done, "lease_id": again["lease_id"]})
+        assert ok.json()["state"] == "failed"
+        replay = device.post(f"/api/v1/jobs/{job['id']}/complete", json={**done, "lease_id": again["lease_id"]})
+        assert replay.status_code == 409
+        final = job_state(admin, job["id"])
+        assert (final["state"], final["reason"], final["attempts"], final["ran_on"]) == ("failed", "boom", 2,
+                                                                                         "proto-pi")
+        assert device.post("/api/v1/jobs/99999/heartbeat", json=lease).status_code == 404
+        skew = next(d for d in admin.get("/api/v1/devices").json() if d["name"] == "proto-pi")["clock_skew_s"]
+        assert 7100 < skew < 7300  # recorded, never used for leases
+
+
+def test_concurrent_claims_lease_each_job_once(server):
+    tokens = [_device(server, f"claimer-{i}") for i in range(3)]
+    with server.client(server.admin) as admin:
+        sha = upload(admin, b"claims")
+        ids = {admin.post("/api/v1/jobs", json={"bundle_sha256": sha, "bundle_name": "c",
+                                                "device": f"claimer-{i % 3}"}).json()["id"] for i in range(15)}
+        ids |= {admin.post("/api/v1/jobs", json={"bundle_sha256": sha, "bundle_name": "c", "labels": []}).status_code}
+    ids.discard(400)  # a job that names neither a device nor labels is refused
+    taken, errors = [], []
+
+    def work(token):
+        with server.client(token) as device:
+            while True:
+                answer = device.post("/api/v1/lease", json={"wait": 0})
+                if answer.status_code == 204:
+                    return
+                if answer.status_code != 200:
+                    errors.append(answer.text)
+                    return
+                offer = answer.json()
+                taken.append(offer["job_id"])
+                device.post(f"/api/v1/jobs/{offer['job_id']}/complete",
+                            json={"lease_id": offer["lease_id"], "outcome": "failed", "error": "x"})
+
+    threads = [threading.Thread(target=work, args=(token,)) for token in tokens]
+    [thread.start() for thread in threads]
+    [thread.join(60) for thread in threads]
+    assert errors == []
+    assert sorted(taken) == sorted(ids) and len(ids) == 15
+
+
+def test_bad_input_and_attacks(server, tmp_path):
+    hostile = "x'); DROP TABLE jobs;-- <script>alert(1)</script>"
+    token = _device(server, hostile)
+    data = server.data_dir
+    with server.client(server.admin) as admin, server.client(token) as device:
+        post = lambda path, body: admin.post(path, content=body, headers={"content-type": "application/json"})
+        bad = post("/api/v1/jobs", b"{not json")
+        assert bad.status_code == 400 and "not valid JSON" in bad.json()["detail"]
+        assert post("/api/v1/jobs", b"x" * (2 << 20)).status_code == 413
+        sha = hashlib.sha256(b"right").hexdigest()
+        mismatch = admin.put(f"/api/v1/blobs/{sha}", content=b"wrong")
+        assert mismatch.status_code == 400 and "nothing was stored" in mismatch.json()["detail"]
+        assert admin.head(f"/api/v1/blobs/{sha}").status_code == 404
+        assert admin.put("/api/v1/blobs/ABC", content=b"x").status_code == 400
+        assert admin.put("/api/v1/blobs/..%2F..%2Foutside", content=b"x").status_code in (400, 404)
+        assert admin.get("/api/v1/jobs/424242").status_code == 404
+        outside = admin.post("/api/v1/jobs", json={"bundle_sha256": upload(admin, b"b"), "bundle_name": "b",
+                                                   "device": hostile, "args": ["--out", "/etc/passwd"]})
+        assert outside.status_code == 400 and "--out" in outside.json()["detail"]
+        extra = admin.post("/api/v1/jobs", json={"bundle_sha256": sha, "bundle_name": "b", "device": "d", "x": 1})
+        assert extra.status_code == 400
+        assert device.post("/api/v1/lease", json={"wait": "soon"}).status_code == 400
+        names = [d["name"] for d in admin.get("/api/v1/devices").json()]
+        assert hostile in names  # stored as given, escaped where shown
+        page = admin.get("/")
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text and "<script>alert" not in page.text
+        assert "default-src 'none'" in page.headers["content-security-policy"]
+    assert not any(p for p in data.rglob("*") if not p.resolve().is_relative_to(data.resolve()))
+
+
+def test_no_token_in_plain_text_and_page_needs_one(server):
+    tokens = [server.admin, server.token("submit"), server.token("register")]
+    stored = b"".join(p.read_bytes() for p in server.data_dir.glob("fleet.sqlite3*"))
+    assert stored and not any(token.encode() in stored or token.split("_")[2].encode() in stored for token in tokens)
+    with server.client(None) as anonymous:
+        assert anonymous.get("/", follow_redirects=False).headers["location"] == "/login"
+        login = anonymous.post("/login", data={"token": tokens[1]}, follow_redirects=False)
+        assert login.status_code == 303 and "httponly" in login.headers["set-cookie"].lower()
+        assert "Devices" in anonymous.get("/").text  # the cookie the form set
+        assert anonymous.post("/login", data={"token": tokens[2]}, follow_redirects=False).headers["location"] \
+            == "/login?failed=1"
+
+
+def test_agent_registers_runs_and_the_result_lands_where_bench_writes(server, bundle, tmp_path):
+    from edgebench.devices.fleet import FleetClient, FleetTransport, pack_bundle
+    from edgebench.report.load import load_results
+
+    agent = start_agent(server, tmp_path / "pi", "bench-pi", labels="arm64,pi4")
+    try:
+        token_file = tmp_path / "pi" / "token"
+        wait_for(lambda: token_file.read_text().startswith("ebd_"), 30, "registration")
+        assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+        submit, said = server.token("submit"), []
+        transport = FleetTransport("fleet:bench-pi", server.url, submit)
+        path, result, seconds = transport.measure(bundle, FAST, None, tmp_path / "results", said.append, False)
+        assert path.parent == tmp_path / "results" / "bench-pi" and path.is_file()
+        assert any(line.startswith("bundle tiny: uploaded") for line in said)
+        assert any("succeeded on bench-pi" in line for line in said)
+        assert result["device"]["name"] == "bench-pi" and len(result["runs"]) == 2 and seconds > 0
+        assert all(run["latency_ms"]["p50"] > 0 for run in result["runs"])
+        assert len(load_results([str(tmp_path / "results")])) == 1  # `edgebench report` reads it unchanged
+        assert transport.facts()["cores"] == os.cpu_count()
+        data, sha = pack_bundle(bundle)
+        client = FleetClient(server.url, submit)
+        assert client.upload(data, sha) is False  # the same bundle is uploaded once
+        client.close()
+    finally:
+        assert stop_agent(agent) == 130
