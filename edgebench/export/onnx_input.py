@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 from edgebench.errors import EdgebenchError
+from edgebench.export.onnx_fixes import explicit_same_pads
 from edgebench.export.onnx_nodes import attribute
 from edgebench.export.spec import Layout
 
@@ -129,6 +130,9 @@ def prepare_onnx(model, target: Path, contract: InputContract, size: Tuple[int, 
         _transpose_input(model, contract.name)
         changes["input_transposed"] = "NHWC -> NCHW"
     del model.graph.value_info[:]  # shapes inferred for the old input would contradict the new one
+    rewritten = explicit_same_pads(model)  # valid ONNX that ONNX Runtime refuses: the same padding, explicit
+    if rewritten:
+        changes["graph_fixes"] = {"explicit_same_pads": rewritten}
     try:
         onnx.save(model, str(target))
     except ValueError as exc:  # protobuf's 2 GB limit
@@ -206,18 +210,44 @@ def _transpose_input(model, name: str) -> None:
 
 
 def run_error(path: Path, channels: int, size: Tuple[int, int], batch: int) -> Optional[str]:
-    """Why ONNX Runtime cannot run the graph on a batch of `batch` images, or None when it can."""
+    """Why ONNX Runtime cannot run the graph on a batch of `batch` images, or None when it can. ONNX Runtime's
+    own error log stays out of the terminal; a node that fails is named as the file names it, with its op."""
     import numpy as np
     import onnxruntime as ort
 
+    images = np.zeros((batch, channels, *size), np.float32)
     try:
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
-        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        session.run(None, {session.get_inputs()[0].name: np.zeros((batch, channels, *size), np.float32)})
+        _run_quietly(path, images, ort.GraphOptimizationLevel.ORT_ENABLE_ALL)
     except Exception as exc:  # ORT raises its own types for invalid graphs and shape errors
-        return _first_line(exc)[:240]
+        first = _first_line(exc)
+        try:  # unoptimised, the failing node keeps the name it has in the file (not a fused node's)
+            _run_quietly(path, images, ort.GraphOptimizationLevel.ORT_DISABLE_ALL)
+        except Exception as plain:  # the same failure, named by the file's own node
+            first = _first_line(plain)
+        return _named_node(first)[:240]
     return None
+
+
+def _run_quietly(path: Path, images, level) -> None:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 4  # fatal only: ONNX Runtime logs each failure at ERROR before it raises it
+    options.graph_optimization_level = level
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    run_options = ort.RunOptions()
+    run_options.log_severity_level = 4
+    session.run(None, {session.get_inputs()[0].name: images}, run_options)
+
+
+def _named_node(message: str) -> str:
+    """"... running Conv node. Name:'x' Status Message: why" -> "node 'x' (Conv): why"."""
+    import re
+
+    found = re.search(r"running (\w+) node\. Name:'([^']*)' Status Message: (.*)", message)
+    if found is None:
+        return re.sub(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ", "", message)
+    return f"node '{found.group(2)}' ({found.group(1)}): {found.group(3).strip()}"
 
 
 def _show(shape) -> str:
