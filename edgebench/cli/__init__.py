@@ -12,7 +12,8 @@ from edgebench.errors import EdgebenchError
 
 class Commands(click.Group):
     """Shows user errors as one line and a non-zero exit, never a traceback: 1 for a refused input or a failed
-    write, 2 for a bad option, 130 for Ctrl-C, 143 for SIGTERM; a closed pipe (`| head`) ends quietly."""
+    write, 2 for a bad option, 3 for an export with refused artifacts, 130 for Ctrl-C, 143 for SIGTERM; a closed
+    pipe (`| head`) ends quietly. Each command only parses, calls `edgebench.api`, and prints."""
 
     def invoke(self, ctx):
         from edgebench.fileio import Terminated, describe_os_error, signals_raise
@@ -24,9 +25,9 @@ class Commands(click.Group):
             hint = f" (see '{exc.ctx.command_path} -h')" if exc.ctx is not None else ""
             click.echo(f"error: {exc.format_message()}{hint}", err=True)
             ctx.exit(exc.exit_code)
-        except EdgebenchError as exc:
+        except EdgebenchError as exc:  # each kind carries its exit code (errors.py lists them)
             click.echo(f"error: {exc}", err=True)
-            ctx.exit(1)
+            ctx.exit(exc.exit_code)
         except BrokenPipeError:
             _silence_stdout()
             ctx.exit(141)
@@ -65,6 +66,9 @@ def _register() -> None:
         cli.add_command(module.command)
     cli.add_command(prune.study_command)
     cli.add_command(bench.devices_command)
+    from edgebench.cli import optimize
+
+    cli.add_command(optimize.command)
     from edgebench.cli import fleet
 
     cli.add_command(fleet.serve_command)

@@ -64,13 +64,15 @@ class Ledger:
     """Spends device seconds within the budget, from the cache where it can."""
 
     def __init__(self, *, device: Device, bundle: Path, cache: Path, budget_s: float, shas: Dict[str, str],
-                 eval_count: int, log: Callable[[str], None]):
+                 eval_count: int, log: Callable[[str], None], fingerprint: Optional[Dict] = None):
         self.device, self.bundle, self.cache, self.budget_s = device, bundle, cache, budget_s
         self.shas, self.eval_count, self.log = shas, eval_count, log
         self.spent = 0.0
+        self.estimated = 0.0  # what the measurements spent so far were estimated at
+        self.scale = 1.0
         self.by_stage: Dict[str, float] = {}
         self.cached_hits = 0
-        self._fingerprint: Optional[Dict] = None
+        self._fingerprint = fingerprint
 
     @property
     def left(self) -> float:
@@ -86,9 +88,6 @@ class Ledger:
                  "device": self.fingerprint()}
         return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:24]
 
-    def fits(self, protocol: Protocol, latencies_ms: Sequence[float]) -> bool:
-        return protocol.estimate(latencies_ms, self.eval_count) <= self.left
-
     def run(self, protocol: Protocol, names: Sequence[str], settings: Sequence[Setting],
             latencies_ms: Sequence[float]) -> Optional[Dict]:
         """The agent's result for these artifacts and settings, or None when its estimate does not fit."""
@@ -97,7 +96,7 @@ class Ledger:
         if entry.is_file():
             self.cached_hits += 1
             return json.loads(entry.read_text(encoding="utf-8"))["result"]
-        estimate = protocol.estimate(latencies_ms, self.eval_count)
+        estimate = protocol.estimate(latencies_ms, self.eval_count) * self.scale
         if estimate > self.left:
             self.log(f"{protocol.name}: {estimate:.0f} s estimated, {self.left:.0f} s of device time left: skipped")
             return None
@@ -106,6 +105,9 @@ class Ledger:
                                                                  results=self.cache / "results"),
                        log=lambda line: None, keep_failed=True)
         self.spent += done.device_seconds
+        self.estimated += estimate / self.scale
+        # later estimates learn this device's overhead (process start, imports) from what was spent so far
+        self.scale = max(1.0, self.spent / self.estimated) if self.estimated > 0 else 1.0
         self.by_stage[protocol.name] = self.by_stage.get(protocol.name, 0.0) + done.device_seconds
         write_json(entry, {"names": list(names), "args": args, "device_seconds": done.device_seconds,
                            "estimate_seconds": round(estimate, 2), "result": done.result})

@@ -272,6 +272,16 @@ class Search:
         return Decision(winner=None, setting=None, confirmed=False, separated=False, speedup=None,
                         note="; ".join(self.notes + ["no candidate was measured on the device"]))
 
+    def best_so_far(self) -> Decision:
+        """After an interruption: the best candidate measured so far, by its latest figures, unconfirmed."""
+        measured = [n for n in self.alive() if n in self.best]
+        if not measured:
+            return self.no_answer()
+        winner = min(measured, key=self.rank_key)
+        self.mark(winner, "winner", "the best measured before the run stopped (not confirmed)")
+        return Decision(winner=winner, setting=self.best[winner].setting, confirmed=False, separated=False,
+                        speedup=None, note="; ".join(self.notes + ["the run stopped: the best measured so far"]))
+
     def close(self) -> None:
         """Every candidate gets its one reason: measured and within the budget but not pursued is `accepted`,
         never measured is `budget-exhausted`."""
