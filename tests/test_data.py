@@ -1,12 +1,15 @@
 import gzip
 import pickle
+import re
 import struct
+import time
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from edgebench.data import EMBEDDED, Preprocess, fit_normalisation, load_split, normalise, resize_images
+from edgebench.data.validate import class_balance
 from edgebench.errors import EdgebenchError
 from tests.conftest import shared_dataset
 
@@ -133,3 +136,112 @@ def test_the_one_check_accepts_the_usual_encodings():
     assert imageset.class_names == ("a", "b", "c")
     grey = checked_imageset(np.full((2, 4, 4), 300 // 2, np.int32), np.array([0, 3]), fields)
     assert grey.images.shape == (2, 4, 4, 1) and int(grey.images.max()) == 150 and grey.num_classes == 4
+
+
+# -- sizes that cannot fit, degenerate labels -------------------------------------------------------------------
+def _cli(*args):
+    from click.testing import CliRunner
+
+    from edgebench.cli import cli
+
+    return CliRunner().invoke(cli, list(args))
+
+
+def _one_error_line(result) -> str:
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output and (result.exception is None or isinstance(result.exception, SystemExit))
+    lines = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, result.output
+    return lines[0]
+
+
+def test_resizing_beyond_memory_is_refused_before_allocation():
+    started = time.monotonic()
+    digits = load_split(EMBEDDED, "test")
+    with pytest.raises(EdgebenchError, match=rf"^the images resized to 100000x100000 cannot fit in memory: "
+                                             rf"{len(digits)} image\(s\) of 100000x100000x3 need [\d.]+ TB and "):
+        resize_images(digits, (100000, 100000), 3)
+    assert time.monotonic() - started < 5
+
+
+@pytest.mark.slow
+def test_an_input_size_that_cannot_fit_is_refused_before_allocation(tmp_path):
+    from edgebench.data.validate import available_bytes
+
+    started = time.monotonic()
+    line = _one_error_line(_cli("export", "test_resnet", "--input-size", "100000", "--format", "onnx",
+                                "--out", str(tmp_path / "b")))
+    assert re.fullmatch(r"error: the images resized to 100000x100000 cannot fit in memory: \d+ image\(s\) of "
+                        r"100000x100000x3 need [\d.]+ TB and [\d.]+ GB is available; choose a smaller --input-size",
+                        line), line
+    assert time.monotonic() - started < 30 and not (tmp_path / "b").exists()
+    assert available_bytes() > 0
+
+
+def test_normalised_inputs_are_estimated_too():
+    from edgebench.data import Preprocess, normalise
+    from edgebench.data.validate import available_bytes
+
+    rows = int(available_bytes() // (8 * 3 * 1000)) + 1  # one more row than float32 room
+    huge = np.lib.stride_tricks.as_strided(np.zeros(1, np.uint8), shape=(rows, 1000, 1, 3), strides=(0, 0, 0, 0))
+    with pytest.raises(EdgebenchError, match=r"^the normalised float32 inputs cannot fit in memory: \d+ image\(s\) "
+                                             r"of 1000x1x3 need"):
+        normalise(huge, Preprocess(input_size=(1000, 1), channels=3, mean=(0.5,), std=(0.25,)))
+
+
+def test_one_class_labels_are_refused_for_training_and_export(tmp_path):
+    data = tmp_path / "one.npz"
+    np.savez(data, images=np.random.default_rng(0).integers(0, 256, (40, 8, 8), dtype=np.uint8),
+             labels=np.full(40, 3))
+    expected = (f"error: {data}: labels hold one class (3) in all 40 images: training and accuracy need at least "
+                "two classes")
+    assert _one_error_line(_cli("train", "test_resnet", "--data", str(data), "--epochs", "1",
+                                "--out", str(tmp_path / "m.pt"))) == expected
+    assert _one_error_line(_cli("export", "test_resnet", "--data", str(data), "--format", "onnx",
+                                "--out", str(tmp_path / "b"))) == expected
+    assert not (tmp_path / "m.pt").exists() and not (tmp_path / "b").exists()
+
+
+def test_class_balance_flags_a_majority_over_90_percent():
+    from edgebench.data.validate import class_balance
+
+    names = ("a", "b", "c")
+    assert class_balance(np.array([0] * 91 + [1] * 9), names) == {
+        "majority_class": "a", "majority_share": 0.91, "imbalanced": True}
+    assert class_balance(np.array([2] * 90 + [1] * 10), names) == {
+        "majority_class": "c", "majority_share": 0.9, "imbalanced": False}
+
+
+def test_an_imbalanced_eval_set_is_flagged_in_the_report(tmp_path):
+    from edgebench.report.load import load_results
+    from edgebench.report.table import rows_from_results
+    from tests.badinput.test_agent_bundle import _sha, agent, read_manifest, tiny_bundle, write_manifest
+
+    bundle = tiny_bundle(tmp_path / "bundle")
+    labels = np.array([1] * 15 + [0])  # what the export writes for it: 15 of 16 images are class b
+    np.savez(bundle / "eval.npz", images=np.load(bundle / "eval.npz")["images"], labels=labels)
+    manifest = read_manifest(bundle)
+    manifest["eval"].update(sha256=_sha(bundle / "eval.npz"), balance=class_balance(labels, ("a", "b")))
+    write_manifest(bundle, manifest)
+    out = tmp_path / "r.json"
+    done = agent("run", str(bundle), "--out", str(out), "--artifacts", "onnx-fp32", "--rounds", "1",
+                 "--warmup-runs", "1", "--warmup-seconds", "0", "--min-runs", "5", "--min-seconds", "0")
+    assert done.returncode == 0, done.stderr
+    (row,), failures = rows_from_results(load_results([str(out)]))
+    assert not failures and row.accuracy is not None and row.eval_count == 16
+    assert "imbalanced eval set: class b is 93.8 % of its images, so its accuracy says little" in row.flags
+
+
+@pytest.mark.slow
+def test_the_export_writes_the_eval_balance_into_the_manifest(tmp_path):
+    import json
+
+    rng = np.random.default_rng(0)
+    data = tmp_path / "skewed.npz"
+    np.savez(data, x_train=rng.integers(0, 256, (64, 8, 8), dtype=np.uint8), y_train=np.arange(64) % 2,
+             x_test=rng.integers(0, 256, (40, 8, 8), dtype=np.uint8), y_test=np.array([0] * 38 + [1] * 2))
+    result = _cli("export", "test_resnet", "--data", str(data), "--format", "onnx", "--input-size", "8",
+                  "--out", str(tmp_path / "b"))
+    assert result.exit_code == 0, result.output
+    balance = json.loads((tmp_path / "b" / "manifest.json").read_text())["eval"]["balance"]
+    assert balance == {"majority_class": "0", "majority_share": 0.95, "imbalanced": True}

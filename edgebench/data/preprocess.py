@@ -13,6 +13,7 @@ from typing import Tuple
 import numpy as np
 
 from edgebench.data.imageset import ImageSet
+from edgebench.data.validate import check_fits
 from edgebench.errors import EdgebenchError
 
 
@@ -42,6 +43,10 @@ def resize_images(imageset: ImageSet, size: Tuple[int, int], channels: int) -> I
     if channels not in (1, 3):
         raise EdgebenchError(f"input channels {channels} is not supported: choose 1 or 3")
     images = imageset.images
+    height, width = size
+    # the resized images and, while they are stacked, their list: twice the uint8 array
+    check_fits(f"the images resized to {height}x{width}", len(images), (height, width, channels), 2,
+               "choose a smaller --input-size")
     if images.shape[-1] != channels:
         images = np.repeat(images, 3, axis=-1) if channels == 3 else _to_grey(images)
     if images.shape[1:3] != tuple(size):
@@ -77,4 +82,7 @@ def normalise(images: np.ndarray, preprocess: Preprocess) -> np.ndarray:
     runs feed every artifact the same numbers."""
     from device_agent.bundle import prepare_inputs
 
+    # float32 inputs and the float32 intermediate the agent's formula makes
+    check_fits("the normalised float32 inputs", len(images), images.shape[1:], 8,
+               "choose a smaller --input-size, or fewer images (--eval-size, --calibration-size)")
     return prepare_inputs(images, preprocess.as_dict(), "NCHW")

@@ -1,14 +1,18 @@
 """The one check every reader's arrays go through before they become an ImageSet.
 
 Each refusal is one line naming the file, the field and what is valid: labels are whole numbers in
-[0, classes), one per image; images are [N, H, W], [N, H, W, C] or [N, C, H, W] with C in {1, 3}, uint8
-in [0, 255] or float in [0, 1] (or [0, 255]), without NaN.
+[0, classes), one per image, of at least two classes; images are [N, H, W], [N, H, W, C] or [N, C, H, W] with C
+in {1, 3}, uint8 in [0, 255] or float in [0, 1] (or [0, 255]), without NaN. Arrays about to be made (resized
+images, float inputs) are first estimated against the memory available (`check_fits`), so a size that cannot
+fit is refused in one line instead of ending in a MemoryError.
 """
 
 from __future__ import annotations
 
+import math
+import os
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Dict, Optional, Sequence
 
 import numpy as np
 
@@ -117,6 +121,58 @@ def checked_imageset(images, labels, fields: Fields, class_names: Optional[Seque
                              f"{len(label_array)} labels in {fields.labels}: give one label per image")
     if len(label_array) == 0:
         raise EdgebenchError(f"{fields.source}: {fields.images} holds no images: the data set is empty")
+    present = np.unique(label_array)
+    if len(present) < 2:
+        raise EdgebenchError(f"{fields.source}: {fields.labels} hold one class ({int(present[0])}) in all "
+                             f"{len(label_array)} images: training and accuracy need at least two classes")
     if names is None:
         names = tuple(str(i) for i in range(int(label_array.max()) + 1))
     return ImageSet(images=image_array, labels=label_array, class_names=names, source=fields.source)
+
+
+# A class above this share of an eval set makes its accuracy say little (always answering it scores that much).
+MAJORITY_FLAG = 0.9
+
+
+def class_balance(labels: np.ndarray, class_names: Sequence[str]) -> Dict:
+    """The eval set's largest class and its share; `imbalanced` when that share is over MAJORITY_FLAG."""
+    counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=len(class_names))
+    top = int(np.argmax(counts))
+    share = float(counts[top]) / max(1, int(counts.sum()))
+    return {"majority_class": str(class_names[top]) if top < len(class_names) else str(top),
+            "majority_share": round(share, 4), "imbalanced": bool(share > MAJORITY_FLAG)}
+
+
+def available_bytes() -> Optional[int]:
+    """Memory available to a new allocation without swapping (Linux's MemAvailable), None where unknown."""
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        import psutil  # optional: the host extras install it
+
+        return int(psutil.virtual_memory().available)
+    except Exception:  # not installed, or no answer on this system
+        return None
+
+
+def _bytes(count: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB", "PB"):
+        if count < 1000 or unit == "PB":
+            return f"{count:.1f} {unit}" if unit != "B" else f"{int(count)} B"
+        count /= 1000
+    return f"{count:.1f} PB"
+
+
+def check_fits(what: str, count: int, shape: Sequence[int], item_bytes: int, hint: str) -> None:
+    """Refuse, before it is allocated, an array of `count` items of `shape` that cannot fit in available memory."""
+    need = count * math.prod(int(n) for n in shape) * item_bytes
+    available = available_bytes()
+    if available is not None and need > available:
+        dims = "x".join(str(int(n)) for n in shape)
+        raise EdgebenchError(f"{what} cannot fit in memory: {count} image(s) of {dims} need {_bytes(need)} and "
+                             f"{_bytes(available)} is available; {hint}")

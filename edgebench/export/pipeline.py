@@ -21,6 +21,7 @@ import numpy as np
 from edgebench import __version__
 from edgebench.data import EMBEDDED, Preprocess, fit_normalisation, load_split, normalise, resize_images
 from edgebench.data.imageset import ImageSet
+from edgebench.data.validate import class_balance
 from edgebench.errors import EdgebenchError
 from edgebench.export.context import ExportContext
 from edgebench.export.gate import judge
@@ -327,7 +328,8 @@ def _manifest(context: ExportContext, work: Path, artifacts: List[Dict], rejecte
         "preprocess": context.preprocess.as_dict(),
         "class_names": list(context.class_names),
         "eval": {"file": EVAL_FILE, "sha256": sha256_file(work / EVAL_FILE), "count": len(context.eval_set),
-                 "layout": "NHWC", "dtype": "uint8", "source": context.eval_set.source, "seed": spec.seed},
+                 "layout": "NHWC", "dtype": "uint8", "source": context.eval_set.source, "seed": spec.seed,
+                 "balance": class_balance(context.eval_set.labels, context.class_names)},
         "artifacts": artifacts,
         "rejected": _jsonable(rejected),
         "export": {"precisions": [p.value for p in spec.precisions], "formats": [f.value for f in spec.formats],

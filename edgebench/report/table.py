@@ -92,6 +92,10 @@ def rows_from_results(results: Sequence[LoadedResult]) -> Tuple[List[Row], List[
         model = model_info.get("name", "?")
         eval_sha = (doc["bundle"].get("eval") or {}).get("sha256")
         result_flags = tuple((doc.get("thermal") or {}).get("flags") or ())
+        balance = (doc["bundle"].get("eval") or {}).get("balance") or {}
+        if balance.get("imbalanced"):  # always answering that class scores as much: the accuracy says little
+            result_flags += (f"imbalanced eval set: class {balance['majority_class']} is "
+                             f"{100 * balance['majority_share']:.1f} % of its images, so its accuracy says little",)
         if not doc["complete"]:
             cause = f" ({doc['error']})" if doc.get("error") else ""
             cut = [run["partial"] for run in doc["runs"] if run.get("partial")]
