@@ -8,7 +8,7 @@ AGENT_VENV := .venv-agent
 AGENT_STAMP := $(AGENT_VENV)/.agent-installed
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup demo test test-all test-arm64 bench clean
+.PHONY: setup demo test test-all test-arm64 test-docker bench clean
 
 setup: $(STAMP)
 
@@ -39,6 +39,12 @@ test-all: $(STAMP) $(AGENT_STAMP)
 # qemu-user-static, judged against its x86_64 run; as root, roots cached under .cache/arm64/ (docs/devices.md).
 test-arm64: $(STAMP) $(AGENT_STAMP)
 	bash tests/arm64/run.sh
+
+# docker/host.Dockerfile and docker/agent.Dockerfile built and run: export in the host image, the agent image (amd64,
+# then arm64 under qemu, marked emulated) on that bundle; the base from Debian's packages where no image registry
+# is reachable; dockerd started when not running and stopped again (docs/devices.md).
+test-docker: $(STAMP)
+	bash docker/test.sh
 
 bench: $(STAMP)
 	@ls bench/*.py | while read script; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
