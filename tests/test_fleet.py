@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.fleet.bundle import tiny_bundle
-from tests.fleet.harness import FAST, Server, job_state, start_agent, stop_agent, submit_bundle, upload, wait_for
+from tests.fleet.harness import FAST, Server, job_state, start_agent, stop_agent, upload, wait_for
 
 
 @pytest.fixture(scope="module")

@@ -3,54 +3,20 @@ routes, errors as one-line JSON (`{"detail": ...}`) with the right status, and a
 
 from __future__ import annotations
 
-import contextlib
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Optional, Tuple
+from typing import Optional, Tuple
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.orm import Session, sessionmaker
 
 from edgebench.errors import EdgebenchError
-from edgebench.fleet import auth
+from edgebench.fleet import auth, pages, routes_blobs, routes_device, routes_host
 from edgebench.fleet.blobs import BlobError, BlobStore
+from edgebench.fleet.context import Fleet
 from edgebench.fleet.jobs import Conflict, FleetSettings
 from edgebench.fleet.limits import BodyLimit
-
-COOKIE = "edgebench_token"
-
-
-@dataclass(kw_only=True)
-class Fleet:
-    sessions: sessionmaker
-    blobs: BlobStore
-    settings: FleetSettings
-    generation: int = 0  # bumped whenever a job may have become available: wakes long polls at once
-    started: float = field(default_factory=time.time)
-
-    def wake(self) -> None:
-        self.generation += 1
-
-    @contextlib.contextmanager
-    def transaction(self, token: Optional[str], roles: Tuple[str, ...]) -> Iterator[Tuple[Session, auth.Caller]]:
-        """One transaction whose first step checks the caller's token and role; nothing is kept on an error."""
-        with self.sessions.begin() as session:
-            yield session, auth.check(session, token, roles)
-
-
-def bearer(request: Request, cookie: bool = False) -> Optional[str]:
-    header = request.headers.get("authorization", "")
-    if header[:7].lower() == "bearer ":
-        return header[7:].strip()
-    return request.cookies.get(COOKIE) if cookie else None
-
-
-def fleet_of(request: Request) -> Fleet:
-    return request.app.state.fleet
-
 
 def _error(status: int, message: str, headers: Optional[dict] = None) -> JSONResponse:
     return JSONResponse({"detail": message}, status_code=status, headers=headers)
@@ -93,8 +59,6 @@ def _handlers(app: FastAPI) -> None:
 
 def create_app(fleet: Fleet):
     """The ASGI application (FastAPI inside the body-size limit)."""
-    from edgebench.fleet import pages, routes_blobs, routes_device, routes_host
-
     app = FastAPI(title="edgebench fleet", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.fleet = fleet
     _handlers(app)

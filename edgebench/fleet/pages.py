@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from edgebench.fleet import auth, jobs
-from edgebench.fleet.app import COOKIE, bearer, fleet_of
+from edgebench.fleet.context import COOKIE, bearer, fleet_of
 from edgebench.fleet.db import Device, Job
 from edgebench.fleet.routes_host import device_view, job_and_device
 

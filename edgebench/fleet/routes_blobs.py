@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request, Response
 from sqlalchemy import select
 
 from edgebench.fleet import auth, jobs
-from edgebench.fleet.app import bearer, fleet_of
+from edgebench.fleet.context import bearer, fleet_of
 from edgebench.fleet.db import Blob, Job
 
 router = APIRouter(prefix="/api/v1")

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from edgebench.errors import EdgebenchError
 from edgebench.fleet import auth, jobs
-from edgebench.fleet.app import bearer, fleet_of
+from edgebench.fleet.context import bearer, fleet_of
 from edgebench.fleet.db import Device, Token
 from edgebench.fleet.models import CompleteIn, LeaseIn, LeaseRef, RegisterIn, ReleaseIn
 from edgebench.fleet.results import check_result_blob

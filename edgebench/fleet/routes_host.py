@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from edgebench.errors import EdgebenchError
 from edgebench.fleet import auth, jobs
-from edgebench.fleet.app import bearer, fleet_of
+from edgebench.fleet.context import bearer, fleet_of
 from edgebench.fleet.db import Device, Job, Token
 from edgebench.fleet.models import SubmitIn, TokenIn
 from edgebench.fleet.runargs import check_args

@@ -77,7 +77,7 @@ class Server:
 
     def client(self, token: Optional[str]) -> httpx.Client:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        return httpx.Client(base_url=self.url, headers=headers, timeout=30)
+        return httpx.Client(base_url=self.url, headers=headers, timeout=60)
 
     def token(self, role: str) -> str:
         with self.client(self.admin) as client:

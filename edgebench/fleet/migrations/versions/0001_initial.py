@@ -14,6 +14,17 @@ depends_on = None
 
 
 def upgrade() -> None:
+    _tokens_and_devices()
+    _jobs()
+    op.create_table(
+        "blobs",
+        sa.Column("sha256", sa.String(64), primary_key=True),
+        sa.Column("size", sa.Integer, nullable=False),
+        sa.Column("created_at", sa.Float, nullable=False),
+    )
+
+
+def _tokens_and_devices() -> None:
     op.create_table(
         "tokens",
         sa.Column("id", sa.String(16), primary_key=True),
@@ -36,6 +47,9 @@ def upgrade() -> None:
         sa.Column("clock_skew", sa.Float, nullable=False),
         sa.Column("last_finished", sa.Float, nullable=True),
     )
+
+
+def _jobs() -> None:
     op.create_table(
         "jobs",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
@@ -61,12 +75,6 @@ def upgrade() -> None:
         sa.Column("submitted_by", sa.String(16), nullable=False),
     )
     op.create_index("ix_jobs_state", "jobs", ["state"])
-    op.create_table(
-        "blobs",
-        sa.Column("sha256", sa.String(64), primary_key=True),
-        sa.Column("size", sa.Integer, nullable=False),
-        sa.Column("created_at", sa.Float, nullable=False),
-    )
 
 
 def downgrade() -> None:
