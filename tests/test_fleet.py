@@ -98,6 +98,23 @@ def test_lease_protocol_and_stale_leases(server):
         assert 7100 < skew < 7300  # recorded, never used for leases
 
 
+def test_expired_and_errored_say_why(server):
+    token = _device(server, "flaky")
+    with server.client(server.admin) as admin, server.client(token) as device:
+        sha = upload(admin, b"states")
+        nobody = admin.post("/api/v1/jobs", json={"bundle_sha256": sha, "bundle_name": "e", "device": "ghost",
+                                                  "deadline_in": 0.3}).json()
+        once = admin.post("/api/v1/jobs", json={"bundle_sha256": sha, "bundle_name": "e", "device": "flaky",
+                                                "max_attempts": 1}).json()
+        assert device.post("/api/v1/lease", json={"wait": 1}).json()["job_id"] == once["id"]
+        assert device.post("/api/v1/lease", json={"wait": 0}).status_code == 204  # it restarted: the lease is lost
+        time.sleep(0.4)
+        expired, errored = job_state(admin, nobody["id"]), job_state(admin, once["id"])
+    assert (expired["state"], expired["reason"]) == ("expired", "no device named 'ghost' took it before its "
+                                                                "deadline; no such device is registered")
+    assert errored["state"] == "errored" and errored["reason"].startswith("the device was lost 1 time(s)")
+
+
 def test_concurrent_claims_lease_each_job_once(server):
     tokens = [_device(server, f"claimer-{i}") for i in range(3)]
     with server.client(server.admin) as admin:
