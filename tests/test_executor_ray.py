@@ -27,6 +27,8 @@ def ray_cluster():
         yield
         return
     temp = tempfile.mkdtemp(prefix="ray", dir="/tmp")
+    # The machine is shared: another process's memory must not make Ray's monitor kill our workers.
+    os.environ.setdefault("RAY_memory_monitor_refresh_ms", "0")
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, _temp_dir=temp)
     try:
         yield
@@ -62,3 +64,54 @@ def test_ray_without_ray_installed_says_the_install_line(tmp_path):
             "make_executor('ray')\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 1 and "ray is not installed: pip install 'edgebench[ray]'" in done.stderr
+
+
+def _tiny_ablation(names, epochs=1):
+    from edgebench.ablation import AblationSpec
+    from edgebench.train import TrainSpec
+
+    return AblationSpec(arch="vgg19", variants=tuple(names),
+                        train=TrainSpec(epochs=epochs, batch_size=16, lr=0.05, train_limit=16, augment=()))
+
+
+def test_ablation_on_ray_names_a_failed_variant_and_keeps_the_others(ray_cluster, tmp_path):
+    import json
+
+    from edgebench.ablation import run_ablation
+    from edgebench.ablation.run import SETTINGS_FILE, _settings
+    from edgebench.errors import EdgebenchError
+
+    spec = _tiny_ablation(["vgg19-v8", "vgg19-v7"])
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / SETTINGS_FILE).write_text(json.dumps(_settings(spec)))
+    (tmp_path / "checkpoints" / "vgg19-v7.pt").write_bytes(b"not a checkpoint")  # that variant's own error
+    lines = []
+    with pytest.raises(EdgebenchError) as caught:
+        run_ablation(spec, tmp_path, log=lines.append, executor="ray")
+    message = str(caught.value)
+    assert message.startswith("1 of 2 variants failed (vgg19-v7: checkpoint ") and "is corrupt" in message
+    assert "the same command retries the failed ones" in message and "\n" not in message
+    row = json.loads((tmp_path / "variants" / "vgg19-v8.json").read_text())  # the other one finished
+    assert row["params"] == 151_254 and row["epochs"] == 1 and row["train_images"] == 16  # 10 classes
+    assert not (tmp_path / "variants" / "vgg19-v7.json").exists() and not (tmp_path / "ablation.md").exists()
+    log = (tmp_path / "logs" / "vgg19-v8.log").read_text()
+    assert log.startswith("== vgg19-v8 (fire > grouped-convolution > no-fc > grouped-pointwise-shuffle) on ")
+    assert "epoch 1/1  loss" in log
+    status = [line for line in lines if line.startswith("[")]
+    assert len(status) == 2 and any("variant vgg19-v7 FAILED (checkpoint" in line for line in status)
+    assert any(line.startswith("[") and "variant vgg19-v8 done on " in line for line in status)
+
+
+@pytest.mark.slow  # three executors, two variants each: about a minute
+def test_same_ablation_table_under_every_executor(ray_cluster, tmp_path):
+    from edgebench.ablation import run_ablation
+
+    spec = _tiny_ablation(["vgg19-v8", "vgg19-v10"])
+    tables = {}
+    for executor in ("local", "process:2", "ray"):
+        out = tmp_path / executor.replace(":", "-")
+        run_ablation(spec, out, log=lambda line: None, executor=executor)
+        tables[executor] = (out / "ablation.md").read_text()
+        assert sorted(p.name for p in (out / "logs").iterdir()) == ["vgg19-v10.log", "vgg19-v8.log"]
+    assert tables["process:2"] == tables["local"] and tables["ray"] == tables["local"]
+    assert "| vgg19-v8 |" in tables["local"] and "| vgg19-v10 |" in tables["local"]

@@ -110,3 +110,25 @@ def float_range(low: float, high: float, *, low_open: bool = False, high_open: b
 
 def comma_list(item: click.ParamType, *, min_items: int = 1) -> CommaList:
     return CommaList(item, min_items=min_items)
+
+
+class ExecutorType(click.ParamType):
+    """`local`, `process:N` or `ray[:ADDRESS]`, checked before any work (Ray missing: the install line)."""
+
+    name = "executor"
+
+    def convert(self, value: Any, param, ctx) -> str:
+        from edgebench.errors import EdgebenchError
+        from edgebench.executor.spec import parse_executor
+
+        try:
+            return str(parse_executor(str(value)))
+        except EdgebenchError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+def executor_option(help: str = "where the tasks run: local (here, one at a time), process:N (N worker "  # noqa: A002
+                    "processes here), ray (a local Ray cluster) or ray:ADDRESS (a running one: auto, "
+                    "ray://HOST:10001)"):
+    return click.option("--executor", type=ExecutorType(), default="local", show_default=True,
+                        metavar="local|process:N|ray[:ADDRESS]", help=help)

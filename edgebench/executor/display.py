@@ -3,22 +3,21 @@
 from __future__ import annotations
 
 import time
-from typing import Iterable, Iterator, Optional
+from typing import Callable, Iterable, Iterator, Optional
 
 from edgebench.executor.outcome import Outcome
 
 
-def follow(outcomes: Iterable[Outcome], *, total: int, slots: int, progress=None, what: str = "task") -> \
-        Iterator[Outcome]:
-    """Pass the outcomes through, printing one line per finished task through `progress` (an
-    edgebench.progress.Progress; None prints nothing): '[2/4] v3 done on 10.0.0.5 node 1a2b3c4d in 41.0 s;
-    2 running; about 1 min left'."""
+def follow(outcomes: Iterable[Outcome], *, total: int, slots: int, note: Optional[Callable[[str], None]] = None,
+           what: str = "task") -> Iterator[Outcome]:
+    """Pass the outcomes through, giving `note` (e.g. edgebench.progress.Progress.note) one line per finished
+    task: '[2/4] variant v3 done on 10.0.0.5 node 1a2b3c4d in 41.0 s; 2 running; about 1.0 min left'."""
     started = time.perf_counter()
     done = 0
     for outcome in outcomes:
         done += 1
-        if progress is not None:
-            progress.note(status_line(outcome, done=done, total=total, slots=slots,
+        if note is not None:
+            note(status_line(outcome, done=done, total=total, slots=slots,
                                       elapsed=time.perf_counter() - started, what=what))
         yield outcome
 

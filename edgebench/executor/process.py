@@ -19,6 +19,11 @@ def _start_worker(threads: int) -> None:
     # Each worker gets its share of the cores, set before the task imports torch or numpy.
     for variable in THREAD_VARIABLES:
         os.environ[variable] = str(threads)
+    # One display for the whole run: the caller's. A task keeps its own log; its error comes back as its outcome.
+    quiet = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(quiet, 1)
+    os.dup2(quiet, 2)
+    os.close(quiet)
 
 
 def _run_in_worker(fn: Callable[[Any], Any], spec: Any):
