@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import stat
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.fleet.bundle import tiny_bundle
-from tests.fleet.harness import FAST, Server, job_state, start_agent, stop_agent, upload, wait_for
+from tests.fleet.harness import FAST, ROOT, Server, job_state, start_agent, stop_agent, upload, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -214,3 +215,43 @@ def test_agent_registers_runs_and_the_result_lands_where_bench_writes(server, bu
         client.close()
     finally:
         assert stop_agent(agent) == 130
+
+
+def test_command_line_bad_input(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from edgebench.cli import cli
+
+    for name in ("EDGEBENCH_SERVER", "EDGEBENCH_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    nowhere = ["--server", "http://127.0.0.1:9", "--token", "ebs_000000000000_" + "x" * 43]
+    cases = [(["fleet", "devices"], 1, "no fleet server"),
+             (["fleet", "devices", *nowhere], 1, "cannot reach the fleet server http://127.0.0.1:9"),
+             (["fleet", "token", "create", "--role", "submit", "--expires", "3x", *nowhere], 1, "not a duration"),
+             (["fleet", "token", "create", "--role", "admin"], 2, "'admin' is not one of"),
+             (["fleet", "token", "revoke", "nope", *nowhere], 1, "not a token or a token id"),
+             (["serve", "--db", "mysql://u:secret@db/x", "--data-dir", str(tmp_path / "d")], 1,
+              "--db db/x is not a database URL")]
+    for args, code, text in cases:
+        done = CliRunner().invoke(cli, args)
+        assert (done.exit_code, text in done.output) == (code, True), (args, done.output)
+        assert "Traceback" not in done.output and "secret" not in done.output
+    assert not (tmp_path / "d").exists()
+
+
+def test_agent_bad_input(tmp_path):
+    from tests.fleet.harness import agent_python
+
+    def work(*args):
+        return subprocess.run([agent_python(), "-m", "device_agent", "work", *args], capture_output=True, text=True,
+                              timeout=60, cwd=ROOT)
+
+    garbage = tmp_path / "token"
+    garbage.write_text("hello")
+    cases = [(["--server", "ftp://x", "--token-file", str(garbage)], 2, "--server ftp://x is not a URL"),
+             (["--server", "http://127.0.0.1:9", "--token-file", str(tmp_path / "none")], 2, "cannot be read"),
+             (["--server", "http://127.0.0.1:9", "--token-file", str(garbage)], 2, "holds no registration or device")]
+    for args, code, text in cases:
+        done = work(*args)
+        assert (done.returncode, text in done.stderr, "Traceback" in done.stderr) == (code, True, False), done.stderr
+    assert garbage.read_text() == "hello"

@@ -80,8 +80,9 @@ def open_fleet(data_dir: Path, db: Optional[str], settings: FleetSettings) -> Tu
 
     from edgebench.fleet.db import Token, database_url, make_engine, migrate, sessions
 
+    url = database_url(db, data_dir)  # a bad --db is refused before anything is written
     data_dir.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(database_url(db, data_dir))
+    engine = make_engine(url)
     migrate(engine)
     fleet = Fleet(sessions=sessions(engine), blobs=BlobStore(data_dir / "blobs"), settings=settings)
     with fleet.sessions.begin() as session:
