@@ -260,3 +260,64 @@ def test_sensitivity_section_html_embeds_one_chart_per_model(tmp_path):
     png = (tmp_path / "sensitivity-net-onnx-int8.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     assert sensitivity.html([], tmp_path) == ""
+
+
+def _gated_block(tmp_path: Path) -> Path:
+    """A ConvNeXt-like block: depthwise 7x7, channel LayerNorm between transposes, GELU times a sigmoid gate, a
+    softmax over channels, then a linear head."""
+    import torch
+
+    from edgebench.export.onnx_float import export_onnx
+
+    class Block(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem = torch.nn.Conv2d(3, 8, 3, padding=1)
+            self.dw = torch.nn.Conv2d(8, 8, 7, padding=3, groups=8)
+            self.norm = torch.nn.LayerNorm(8)
+            self.gate = torch.nn.Conv2d(8, 8, 1)
+            self.fc = torch.nn.Linear(8, 4)
+
+        def forward(self, x):
+            x = self.stem(x)
+            y = self.norm(self.dw(x).permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+            y = torch.nn.functional.gelu(y) * torch.sigmoid(self.gate(y))
+            return self.fc(torch.softmax(x + y, dim=1).mean((2, 3)))
+
+    torch.manual_seed(0)
+    path = tmp_path / "gated.onnx"
+    export_onnx(Block().eval(), (1, 3, 12, 12), path)
+    return path
+
+
+def test_every_quantized_op_is_ranked_and_can_be_kept_float(tmp_path):
+    import onnx
+
+    from edgebench.export.int8.quantizer import CachedQuantizer, quantized_layers, quantized_nodes
+    from edgebench.export.int8.sensitivity import layer_scores
+    from edgebench.export.onnx_int8 import preprocess_for_quantization
+
+    prepared = tmp_path / "prepared.onnx"
+    preprocess_for_quantization(_gated_block(tmp_path), prepared)
+    images = np.random.default_rng(0).normal(size=(32, 3, 12, 12)).astype(np.float32)
+    quantizer = CachedQuantizer(prepared, images, "input", 16, tmp_path)
+    full = quantizer.write(tmp_path / "full.onnx", method="minmax", per_channel=True, config="u8s8")
+    nodes = quantized_nodes(full)
+    ops = {n.name: n.op_type for n in onnx.load(str(full)).graph.node}
+    assert len(quantized_layers(full)) == 4  # three convolutions and the linear layer
+    assert {"LayerNormalization", "Softmax", "Sigmoid", "Mul", "Transpose", "Erf", "ReduceMean"} <= \
+        {ops[name] for name in nodes}
+    scores = layer_scores(full, prepared, nodes, images)
+    assert len(scores) == len(nodes) and all(math.isfinite(s.score) and s.score >= 0 for s in scores)
+    assert all(s.weight == 0 for s in scores if s.op_type in ("Softmax", "Sigmoid", "Transpose"))
+    # the channel LayerNorm with the transposes around it (quantized tensors are shared: a node computes in float
+    # when its neighbours do not quantize the tensors between them either)
+    chain = [name for name in nodes if ops[name] in ("Transpose", "LayerNormalization")]
+    assert len(chain) == 3
+    mix = onnx.load(str(quantizer.write(tmp_path / "mix.onnx", method="minmax", per_channel=True, config="u8s8",
+                                        exclude=chain)))
+    producers = {out: n for n in mix.graph.node for out in n.output}
+    node = next(n for n in mix.graph.node if n.op_type == "LayerNormalization")
+    assert producers[node.input[0]].op_type == "Transpose"  # reads the float tensor, no dequantize between
+    assert not any(n.op_type == "QuantizeLinear" and n.input[0] == node.output[0] for n in mix.graph.node)
+    assert set(quantized_nodes(tmp_path / "mix.onnx")).isdisjoint(chain[1:2])

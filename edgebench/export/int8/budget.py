@@ -93,6 +93,12 @@ def fewest_float(measure: Callable[[Tuple[str, ...]], Trial], ranking: Sequence[
     return (None if extra is None else trials[extra]), list(trials.values())
 
 
+def diagnosis_first(ranking: Sequence[str], first: Optional[Dict]) -> Tuple[str, ...]:
+    """The ranking with the diagnosis's first departing node (when it is ranked) tried first."""
+    node = (first or {}).get("node")
+    return tuple(([node] if node in ranking else []) + [name for name in ranking if name != node])
+
+
 def chosen(trial: Optional[Trial], ranked: int, torch_layers: Dict[str, Optional[str]]) -> Optional[Dict]:
     """The record's "chosen" block: the trial kept, its float layers by ONNX node and torch module."""
     if trial is None:

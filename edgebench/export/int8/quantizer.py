@@ -20,6 +20,7 @@ from edgebench.errors import EdgebenchError
 from edgebench.export.spec import QUANT_CONFIGS
 
 LAYER_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul")  # nodes with weights: what "a layer" means here
+QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
 
 
 class ArrayCalibrationReader:
@@ -78,20 +79,35 @@ class CachedQuantizer:
 
 def quantized_layers(qdq_path: Path) -> list:
     """Names of the layer nodes whose weights the quantizer turned to int8, in graph order."""
+    return [name for name, op_type, weighted in _touched(qdq_path) if weighted and op_type in LAYER_OPS]
+
+
+def quantized_nodes(qdq_path: Path) -> list:
+    """Names of every node quantization touches, in graph order: layers with int8 weights and every other op
+    (normalisation, activation, gate, join, pool, transpose) that reads a dequantized activation or whose output
+    is quantized. Each can be kept in float by name (`nodes_to_exclude`)."""
+    return [name for name, _, _ in _touched(qdq_path)]
+
+
+def _touched(qdq_path: Path) -> list:
+    """(node name, op type, reads an int8 weight) for each non-Q/DQ node next to a quantize/dequantize pair."""
     import onnx
 
     model = onnx.load(str(qdq_path), load_external_data=False)
-    dequantized = {node.output[0] for node in model.graph.node if node.op_type == "DequantizeLinear"}
     initializers = {init.name for init in model.graph.initializer}
     producers = {out: node for node in model.graph.node for out in node.output}
-    layers = []
+    quantized_outputs = {node.input[0] for node in model.graph.node if node.op_type == "QuantizeLinear"}
+    found = []
     for node in model.graph.node:
-        if node.op_type not in LAYER_OPS or len(node.input) < 2:
+        if node.op_type in QDQ_OPS or not node.name:
             continue
-        weight = producers.get(node.input[1])
-        if node.input[1] in dequantized and weight is not None and weight.input[0] in initializers:
-            layers.append(node.name)
-    return layers
+        dequantized = [producers.get(name) if name in producers and producers[name].op_type == "DequantizeLinear"
+                       else None for name in node.input]
+        weighted = len(dequantized) > 1 and dequantized[1] is not None and dequantized[1].input[0] in initializers
+        activations = [dq for dq in dequantized if dq is not None and dq.input[0] not in initializers]
+        if weighted or activations or any(out in quantized_outputs for out in node.output):
+            found.append((node.name, node.op_type, weighted))
+    return found
 
 
 def weights_only(fp32_path: Path, qdq_path: Path, target: Path) -> Path:

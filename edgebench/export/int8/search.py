@@ -23,6 +23,7 @@ import numpy as np
 from edgebench.errors import EdgebenchError
 from edgebench.export.int8 import budget
 from edgebench.export.int8.budget import Calibration, Trial
+from edgebench.export.int8.diagnosed import first_departing
 from edgebench.export.int8.plan import MixedPlan, Status
 from edgebench.export.spec import CALIBRATION_METHODS, QUANT_CONFIGS, QuantSpec
 
@@ -76,14 +77,17 @@ def mixed_int8(fp32_path: Path, *, calibration: np.ndarray, eval_set: EvalSet, s
 def _ranked(best: Trial, prepared: Path, calibration: np.ndarray, evaluate: "_Evaluator", trials: List[Trial],
             max_drop_pp: float, torch_layers: Dict[str, str], log: Log) -> Tuple[Tuple[str, ...], Dict]:
     """Every quantized node of the best full int8 model, most sensitive first, and the record so far."""
-    from edgebench.export.int8.quantizer import quantized_layers
+    from edgebench.export.int8.quantizer import quantized_nodes
 
-    scores = _scores(best.artifact, prepared, quantized_layers(best.artifact), calibration, log)
+    scores = _scores(best.artifact, prepared, quantized_nodes(best.artifact), calibration, log)
     record = budget.record(max_drop_pp=max_drop_pp, full=best, reference=evaluate.reference,
                            calibration=best.calibration.as_dict(), calibration_search=trials,
                            sensitivity=[_score_dict(s, torch_layers) for s in scores],
                            sensitivity_method=_sensitivity_method(calibration))
-    return tuple(s.layer for s in scores), record
+    ranking = [s.layer for s in scores]
+    if not budget.within(best.drop_pp, max_drop_pp):  # a mix will be searched: the diagnosis's node first
+        record["first_divergence"] = first_departing(prepared, best.artifact, calibration, "NCHW", ranking, log)
+    return budget.diagnosis_first(ranking, record.get("first_divergence")), record
 
 
 def _decide(quantizer, best: Trial, ranking: Sequence[str], prepared: Path, evaluate: "_Evaluator", record: Dict,

@@ -1,7 +1,8 @@
 """Per-layer sensitivity from the fully quantized QDQ model, in one pass over calibration images.
 
-A layer's figure is the quantization noise it is exposed to: the noise-to-signal energy ratio of its int8
-weights (per output channel, then averaged) plus that of its input and output activations (each tensor's
+A node's figure is the quantization noise it is exposed to: the noise-to-signal energy ratio of its int8
+weights (per output channel, then averaged; none for an op without weights: a normalisation, an activation, a
+gate's Mul, a join, a pool) plus that of its noisiest input and its output activations (each tensor's
 values before and after its QuantizeLinear/DequantizeLinear pair in the QDQ model, per channel, then averaged
 over channels). Per channel, because a tensor whose scale is set by a few outlier channels keeps them exact
 and crushes the others: its overall signal-to-noise ratio looks fine while most channels are lost. The eval
@@ -16,9 +17,9 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-METHOD = ("local int8 noise: mean per-channel noise-to-signal energy ratio of the layer's int8 weights plus its "
-          "input and output activations (before vs after their QuantizeLinear/DequantizeLinear pair in the fully "
-          "quantized QDQ model), measured on {images} calibration images; higher is more sensitive")
+METHOD = ("local int8 noise: mean per-channel noise-to-signal energy ratio of the node's int8 weights (if any) "
+          "plus its noisiest input and its output activations (before vs after their QuantizeLinear/"
+          "DequantizeLinear pair in the fully quantized QDQ model), measured on {images} calibration images; higher is more sensitive")
 FOLLOWED_ACTIVATIONS = ("Relu", "Clip")
 
 
@@ -62,7 +63,9 @@ def layer_scores(qdq_path: Path, fp32_path: Path, layers: Sequence[str], inputs:
     for name in layers:
         node = nodes[name]
         weight_noise = _weight_noise(node, fp32_nodes.get(name), producers, inits, fp32_inits, numpy_helper)
-        input_noise = noise.get(_pre_quantized(node.input[0], producers), 0.0)
+        # every quantized activation it reads (a weight's dequantize has no quantize before it: no entry)
+        input_noise = max((noise.get(_pre_quantized(name, producers), 0.0) for name in node.input if name),
+                          default=0.0)
         output_noise = max((noise.get(tensor, 0.0) for tensor in _outputs(node, consumers)), default=0.0)
         scores.append(LayerScore(layer=name, op_type=node.op_type, score=weight_noise + input_noise + output_noise,
                                  weight=weight_noise, input=input_noise, output=output_noise))
@@ -150,8 +153,9 @@ def _weight_noise(node, fp32_node, producers, inits, fp32_inits, numpy_helper) -
     dequantize = producers.get(node.input[1])
     if dequantize is None or dequantize.op_type != "DequantizeLinear":
         return 0.0
-    original = numpy_helper.to_array(fp32_inits[fp32_node.input[1]]).astype(np.float64)
-    quantized = numpy_helper.to_array(inits[dequantize.input[0]]).astype(np.float64)
+    # a scalar (an Add's constant) is one channel
+    original = np.atleast_1d(numpy_helper.to_array(fp32_inits[fp32_node.input[1]]).astype(np.float64))
+    quantized = np.atleast_1d(numpy_helper.to_array(inits[dequantize.input[0]]).astype(np.float64))
     scale = numpy_helper.to_array(inits[dequantize.input[1]]).astype(np.float64)
     zero = (numpy_helper.to_array(inits[dequantize.input[2]]).astype(np.float64) if len(dequantize.input) > 2
             else np.zeros_like(scale))

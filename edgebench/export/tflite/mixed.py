@@ -21,6 +21,7 @@ import numpy as np
 from edgebench.errors import EdgebenchError
 from edgebench.export.int8 import budget
 from edgebench.export.int8.budget import Status, Trial
+from edgebench.export.int8.diagnosed import first_departing
 from edgebench.export.int8.plan import MixedPlan, MixedRefused
 from edgebench.export.spec import Precision
 
@@ -71,7 +72,9 @@ def choose_mix(converter, plan: MixedPlan, scorer: EvalScorer, torch_layers: Dic
     log(f"  tflite full int8: accuracy {100 * full.accuracy:.2f} %, drop {full.drop_pp:.2f} pp "
         f"(budget {plan.max_drop_pp:g} pp, starting from the ONNX side's {len(plan.float_layers)} float layers)")
     onnx_refused = plan.status == Status.REFUSED
-    chosen, trials = budget.fewest_float(_measure(converter, plan, scorer, log), plan.ranking, plan.max_drop_pp,
+    departs = None if onnx_refused else _diagnosed(converter, plan, full, scorer, log)
+    ranking = budget.diagnosis_first(plan.ranking, departs)
+    chosen, trials = budget.fewest_float(_measure(converter, plan, scorer, log), ranking, plan.max_drop_pp,
                                          start=plan.float_layers, limit=0 if onnx_refused else None,
                                          first=full if not plan.float_layers else None)
     onnx_record, ranked = plan.record or {}, len(plan.ranking)
@@ -80,7 +83,8 @@ def choose_mix(converter, plan: MixedPlan, scorer: EvalScorer, torch_layers: Dic
                            sensitivity_method=onnx_record.get("sensitivity_method"),
                            weights_only=onnx_record.get("weights_only"),
                            metric=onnx_record.get("metric", budget.METRIC))
-    record.update(trials=[trial.as_dict() for trial in trials], tflite_float_ops=[], unmatched_layers=[])
+    record.update(trials=[trial.as_dict() for trial in trials], tflite_float_ops=[], unmatched_layers=[],
+                  first_divergence=departs)
     if chosen is None:
         record.update(status=Status.REFUSED, search_seconds=round(time.perf_counter() - started, 1))
         reason = (f"full int8 loses {full.drop_pp:.2f} pp and the ONNX search found no mix within it"
@@ -100,6 +104,21 @@ def choose_mix(converter, plan: MixedPlan, scorer: EvalScorer, torch_layers: Dic
         f"({len(record['tflite_float_ops'])} TFLite ops, {len(record['unmatched_layers'])} without one), drop "
         f"{chosen.drop_pp:.2f} pp within {plan.max_drop_pp:g} pp ({record['search_seconds']:.1f} s)")
     return (mixed.model if mixed is not None else full.artifact), record
+
+
+def _diagnosed(converter, plan: MixedPlan, full: Trial, scorer: EvalScorer, log: Log) -> Optional[Dict]:
+    """Where TFLite's full int8 departs first from the fp32 graph, when it is over the budget."""
+    from edgebench.fileio import write_bytes
+
+    if budget.within(full.drop_pp, plan.max_drop_pp):
+        return None
+    path = scorer.work / "full.int8.tflite"
+    write_bytes(path, full.artifact)
+    try:
+        return first_departing(converter.onnx_path, path, converter.calibration_nchw, converter.layout.value,
+                               plan.ranking, log)
+    finally:
+        path.unlink()
 
 
 def _measure(converter, plan: MixedPlan, scorer: EvalScorer, log: Log) -> Callable[[Tuple[str, ...]], Trial]:
