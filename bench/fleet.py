@@ -3,14 +3,15 @@
 
 1. Throughput: AGENTS agents x JOBS short jobs on SQLite and on PostgreSQL (a throwaway cluster when Debian's
    binaries are there): every job succeeds exactly once, "database is locked" never appears; jobs per second,
-   the server's memory and the database's size per 1,000 jobs, an agent's RSS after 10 jobs and after its last.
+   the server's memory and the database's growth per 1,000 jobs; one long-lived agent's RSS after 10 jobs and
+   after LONG_JOBS.
 2. An agent killed with SIGKILL mid-job (lease TTL 6 s): seconds until the job is leased again, that it
    succeeds, and the dead agent's late completion (its own token, its old lease id) answered 409.
 3. The server stopped and restarted mid-run: jobs lost, agents that reconnected.
 4. Pick-up latency of an idle agent: submit -> leased, p50 and p95 over REPEATS jobs.
 5. The same bundle submitted twice is uploaded once; no token appears in plain text in the database.
 
-    python bench/fleet.py [--agents 8] [--jobs 400] [--repeats 20] [--skip-postgres]
+    python bench/fleet.py [--agents 8] [--jobs 400] [--long-jobs 400] [--repeats 20] [--skip-postgres]
 """
 
 from __future__ import annotations
@@ -206,6 +207,7 @@ def main() -> None:
     parser.add_argument("--agents", type=int, default=8)
     parser.add_argument("--jobs", type=int, default=400)
     parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--long-jobs", type=int, default=400, help="jobs for one long-lived agent (0: skip)")
     parser.add_argument("--skip-postgres", action="store_true")
     args = parser.parse_args()
     rows = []
@@ -232,6 +234,12 @@ def main() -> None:
                          f"{a10 or float('nan'):.1f} -> {a_end:.1f} MB ({(a_end / a10 - 1) * 100 if a10 else 0:+.1f} %)"])
         if pg is not None:
             pg.close()
+        if args.long_jobs:
+            alone = throughput(base / "long", bundle, None, 1, args.long_jobs)
+            a10, a_end, count = alone["agent_mb"]
+            rows.append(["long-lived agent, SQLite", f"1 agent x {args.long_jobs} jobs; RSS after 10 -> after {count}",
+                         f"{alone['ok']}/{alone['jobs']} succeeded once; {a10:.1f} -> {a_end:.1f} MB "
+                         f"({(a_end / a10 - 1) * 100:+.1f} %)"])
         killed = killed_agent(base / "kill", bundle)
         rows.append(["agent SIGKILLed mid-job", "lease TTL 6 s",
                      f"leased again after {killed['leased_again_s']:.1f} s, then {killed['state']}; late completion "
