@@ -30,6 +30,10 @@ def write_outputs(*, spec, journal, entries: Dict[str, Dict], sources: Dict[str,
     if decision.winner is not None and decision.winner in sources:
         winner_bundle(out / "winner", decision.winner, sources[decision.winner],
                       decision.setting.to_json() if decision.setting else None)
+    elif (out / "winner").is_dir():  # an earlier run's winner must not stand beside a report that names none
+        import shutil
+
+        shutil.rmtree(out / "winner")
     write_json(out / "optimize.json", report)
     write_text(out / "optimize.md", markdown(report))
     write_text(out / "optimize.html", html_page(report))
