@@ -33,9 +33,9 @@ def bundle(tmp_path_factory) -> Path:
     return tiny_bundle(tmp_path_factory.mktemp("bundle") / "tiny")
 
 
-def _device(server, name: str, labels=()) -> str:
+def _device(server, name: str, labels=(), facts=None) -> str:
     with server.client(server.token("register")) as client:
-        answer = client.post("/api/v1/register", json={"name": name, "labels": list(labels), "facts": {},
+        answer = client.post("/api/v1/register", json={"name": name, "labels": list(labels), "facts": facts or {},
                                                        "clock": time.time() + 7200})
     assert answer.status_code == 201, answer.text
     return answer.json()["device_token"]
@@ -149,7 +149,7 @@ def test_concurrent_claims_lease_each_job_once(server):
 
 def test_bad_input_and_attacks(server, tmp_path):
     hostile = "x'); DROP TABLE jobs;-- <script>alert(1)</script>"
-    token = _device(server, hostile)
+    token = _device(server, hostile, facts={"versions": ["odd"], "cores": "<b>8</b>", "cpu_model": {"x": 1}})
     data = server.data_dir
     with server.client(server.admin) as admin, server.client(token) as device:
         post = lambda path, body: admin.post(path, content=body, headers={"content-type": "application/json"})
@@ -173,6 +173,7 @@ def test_bad_input_and_attacks(server, tmp_path):
         assert hostile in names  # stored as given, escaped where shown
         page = admin.get("/")
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text and "<script>alert" not in page.text
+        assert "&lt;b&gt;8&lt;/b&gt; cores" in page.text and "<b>" not in page.text
         assert "default-src 'none'" in page.headers["content-security-policy"]
     assert not any(p for p in data.rglob("*") if not p.resolve().is_relative_to(data.resolve()))
 

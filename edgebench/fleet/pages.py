@@ -72,8 +72,10 @@ def _login_redirect() -> Response:
     return RedirectResponse("/login", status_code=303)
 
 
-def _facts(facts: dict) -> str:
-    versions = facts.get("versions") or {}
+def _facts(facts) -> str:
+    """CPU, cores, Python, runtimes, emulated: whatever shape the device sent, shown as escaped text."""
+    facts = facts if isinstance(facts, dict) else {}
+    versions = facts.get("versions") if isinstance(facts.get("versions"), dict) else {}
     runtimes = [f"{k} {v}" for k, v in versions.items() if v and k not in ("python", "numpy", "psutil")]
     parts = [facts.get("cpu_model"), f"{facts.get('cores')} cores" if facts.get("cores") else None,
              f"Python {versions.get('python')}" if versions.get("python") else None, ", ".join(runtimes) or None,
