@@ -67,8 +67,8 @@ class Api:
         request = urllib.request.Request(self.server + path, data=data, method=method, headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:
-                raw = response.read()
-                status = response.status
+                raw, status = response.read(), response.status
+                is_json = response.headers.get("Content-Type", "").startswith("application/json")
         except urllib.error.HTTPError as exc:
             raw, status = exc.read(), exc.code
             if status >= 500:
@@ -76,8 +76,10 @@ class Api:
             raise Refused(status, _detail(raw)) from None
         except (urllib.error.URLError, OSError) as exc:
             raise Unreachable(str(getattr(exc, "reason", exc))) from None
-        ctype_json = raw[:1] in (b"{", b"[")
-        return status, (json.loads(raw.decode("utf-8")) if ctype_json else raw)
+        try:
+            return status, (json.loads(raw.decode("utf-8")) if is_json else raw)
+        except ValueError:
+            raise Unreachable(f"the server's answer to {method} {path} is not JSON") from None
 
 
 def _detail(raw: bytes) -> str:
