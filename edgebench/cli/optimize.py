@@ -5,7 +5,7 @@ import os
 import click
 
 from edgebench.cli.options import (FRACTION, INPUT_SIZE, MAX_DROP, POSITIVE_FLOAT, POSITIVE_INT, THREADS, comma_list,
-                                   data_option, out_option)
+                                   data_option, executor_option, out_option)
 
 SWITCHES = {"on": True, "off": False}
 
@@ -56,10 +56,12 @@ def _budget(ctx, param, value):
 @click.option("--eval-size", type=POSITIVE_INT, default=500, show_default=True, help="labelled images bundled")
 @click.option("--calibration-size", type=POSITIVE_INT, default=256, show_default=True)
 @out_option("folder for the answer, the caches and the journal (default: optimize/MODEL)")
+@executor_option("where the host exports run: local (here, one at a time), process:N (N worker processes), "
+                 "ray or ray:ADDRESS")
 @click.option("--quiet", is_flag=True, help="plain progress lines, no bars")
 def command(model, target, devices_file, max_drop, objective, device_budget, stop, formats, precisions, threads,
             xnnpack, graph_optimization, checkpoint, data, input_size, channels, mean, std, eval_size,
-            calibration_size, out, quiet) -> None:
+            calibration_size, out, executor, quiet) -> None:
     """Find the fastest (or smallest) artifact of MODEL within an accuracy budget, and prove it on the device:
     host exports and accuracy first, then device screening, a settings sweep on the few best and a long
     confirmation. Prints one answer line; the why is in OUT/optimize.html."""
@@ -83,7 +85,7 @@ def command(model, target, devices_file, max_drop, objective, device_budget, sto
     name = Path(model).stem if model.endswith(".onnx") else model.replace(":", "_").replace("/", "_")
     spec = OptimizeSpec(source=source, device=target, devices_file=devices_file, max_drop=max_drop,
                         objective=objective, budget_s=device_budget, stop_first=stop == "first", space=space,
-                        out=Path(out) if out else Path("optimize") / name)
+                        out=Path(out) if out else Path("optimize") / name, executor=executor)
     outcome = run_optimize(spec, progress_module.for_cli(quiet=quiet))
     click.echo(outcome.answer_line)
     if outcome.interrupted is not None:

@@ -1,7 +1,8 @@
 """The host stage: each export group written once into a content-addressed cache, then every candidate's
 artifact and its accuracy against the fp32 reference on the bundled eval set.
 
-`export_group(task=...)` is a pure top-level function of a frozen spec, so an executor can run it anywhere; the
+`export_group(task)` is a pure top-level function of a frozen spec, run by the executor seam (`local`,
+`process:N`, `ray[:ADDRESS]`), so the exports can run anywhere; the
 same spec (same model source, data and settings) always lands in the same cache folder and is never exported
 again.
 """
@@ -74,7 +75,7 @@ class ExportOutcome:
     seconds: float
 
 
-def export_group(*, task: ExportTask) -> ExportOutcome:
+def export_group(task: ExportTask) -> ExportOutcome:
     """One bundle of `task`'s precisions for its format, or the cached one."""
     import time
 
@@ -143,13 +144,3 @@ def _sha256(path: Path) -> str:
     from edgebench.fileio import sha256_file
 
     return sha256_file(path)
-
-
-def run_tasks(tasks: List[ExportTask], progress) -> List[ExportOutcome]:
-    """Every export task through the executor when there is one, else in a plain loop."""
-    outcomes = []
-    with progress.counter(total=len(tasks), desc="host exports") as advance:
-        for task in tasks:
-            outcomes.append(export_group(task=task))
-            advance()
-    return outcomes

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Dict, Optional, Tuple
 
 from edgebench.errors import EdgebenchError
-from edgebench.optimize.host import ExportTask, ModelInput, export_group, group_entries, host_accuracy
+from edgebench.optimize.host import (ExportOutcome, ExportTask, ModelInput, export_group, group_entries,
+                                     host_accuracy)
 from edgebench.optimize.journal import Journal
 from edgebench.optimize.search import Decision, Search, SearchSpec
 from edgebench.optimize.space import OBJECTIVES, Space, export_groups
@@ -33,6 +34,7 @@ class OptimizeSpec:
     stop_first: bool = False
     space: Space = field(default_factory=Space)
     out: Path = Path("optimize")
+    executor: str = "local"  # where the host exports run: local, process:N, ray[:ADDRESS]
 
     def __post_init__(self):
         if not (isinstance(self.max_drop, (int, float)) and math.isfinite(self.max_drop) and self.max_drop >= 0):
@@ -78,11 +80,7 @@ def host_stage(spec: OptimizeSpec, journal: "Journal", progress) -> Tuple[Dict[s
     groups = export_groups(candidates)
     tasks = [ExportTask(source=spec.source, format=fmt, mixed=mixed, precisions=precisions,
                         max_drop=spec.max_drop or None, cache=journal.exports) for fmt, mixed, precisions in groups]
-    outcomes = {}
-    for task in progress.bar(tasks, desc="host exports"):
-        outcomes[(task.format, task.mixed)] = export_group(task=task)
-        progress.note(f"export {task.format}{' int8-mix' if task.mixed else ''}: "
-                      f"{'cached' if outcomes[(task.format, task.mixed)].cached else 'written'}")
+    outcomes = run_exports(tasks, spec.executor, progress)
     entries, sources = {}, {}
     for candidate in candidates:
         outcome = outcomes[(candidate.format, candidate.precision == "int8-mix")]
@@ -98,6 +96,23 @@ def host_stage(spec: OptimizeSpec, journal: "Journal", progress) -> Tuple[Dict[s
     if entries["onnx-fp32"]["reason"] is not None:
         raise EdgebenchError(f"the fp32 ONNX reference could not be made: {entries['onnx-fp32']['detail']}")
     return entries, sources
+
+
+def run_exports(tasks, executor: str, progress) -> Dict[Tuple[str, bool], ExportOutcome]:
+    """Each export task through the executor; a task that failed refuses its group's candidates."""
+    from edgebench.executor import make_executor
+
+    outcomes = {}
+    names = [f"{t.format}{'-mix' if t.mixed else ''}" for t in tasks]
+    with make_executor(executor) as running, progress.counter(total=len(tasks), desc="host exports") as advance:
+        for done in running.map(export_group, tasks, names=names, cpus=1):
+            task = tasks[done.index]
+            outcome = done.value if done.error is None else ExportOutcome(
+                folder=None, manifest=None, error=done.error, cached=False, seconds=done.seconds)
+            outcomes[(task.format, task.mixed)] = outcome
+            progress.note(f"export {done.name}: {'cached' if outcome.cached else outcome.error or 'written'}")
+            advance()
+    return outcomes
 
 
 def judge_host(entry: Dict, found: Optional[Dict], outcome, sources: Dict, max_drop: float,
@@ -161,7 +176,7 @@ def device_stages(spec: OptimizeSpec, journal, device, fingerprint: Dict, entrie
         stopped = f"the device failed: {exc}"
     if decision is None:
         decision = search.best_so_far()
-    search.close()
+    search.close(stopped)
     from edgebench.optimize.answer import write_outputs
 
     report = write_outputs(spec=spec, journal=journal, entries=entries, sources=sources, decision=decision,

@@ -282,11 +282,12 @@ class Search:
         return Decision(winner=winner, setting=self.best[winner].setting, confirmed=False, separated=False,
                         speedup=None, note="; ".join(self.notes + ["the run stopped: the best measured so far"]))
 
-    def close(self) -> None:
+    def close(self, stopped: Optional[str] = None) -> None:
         """Every candidate gets its one reason: measured and within the budget but not pursued is `accepted`,
-        never measured is `budget-exhausted`."""
+        never measured is `budget-exhausted` (with why: the budget, or the run stopping)."""
         for name in self.alive():
             if name in self.best:
                 self.mark(name, "accepted", "within the budget, measured, not the best")
             else:
-                self.mark(name, "budget-exhausted", "not measured within the device budget")
+                self.mark(name, "budget-exhausted", f"not measured: {stopped}" if stopped else
+                          "not measured within the device budget")
