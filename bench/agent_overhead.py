@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import subprocess
 import sys
@@ -25,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import BIN, ROOT, table, timed  # noqa: E402
+from common import BIN, ROOT, read_manifest, run_agent, table, timed  # noqa: E402
 
 sys.path.insert(0, str(ROOT))
 from device_agent.backends.null_backend import NullBackend  # noqa: E402
@@ -89,10 +88,9 @@ def isolation_ratio(bundle: Path, artifact: str, rounds: int, seconds: float, wo
     agent, bare = [], []
     for index in range(rounds):
         out = work / f"isolated{index}.json"
-        subprocess.run([sys.executable, "-m", "device_agent", "run", str(bundle), "--artifacts", artifact,
-                        "--no-accuracy", "--warmup-seconds", "1", "--min-seconds", str(seconds), "--max-seconds",
-                        str(seconds), "--out", str(out), "--quiet"], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
-        agent.append(json.loads(out.read_text())["runs"][0]["latency_ms"]["p50"])
+        result = run_agent(bundle, out, ["--artifacts", artifact, "--no-accuracy", "--warmup-seconds", "1",
+                                         "--min-seconds", str(seconds), "--max-seconds", str(seconds), "--quiet"])
+        agent.append(result["runs"][0]["latency_ms"]["p50"])
         done = subprocess.run([sys.executable, "-c", BARE_PROCESS, str(bundle), artifact, str(seconds)], check=True,
                               cwd=ROOT, capture_output=True, text=True)
         bare.append(float(done.stdout.split()[-1]))
@@ -111,9 +109,7 @@ def repeatability(bundle: Path, repeats: int, work: Path) -> dict:
     p50 = {}
     for index in range(repeats):
         out = work / f"run{index}.json"
-        subprocess.run([sys.executable, "-m", "device_agent", "run", str(bundle), "--out", str(out), "--quiet",
-                        "--min-seconds", "2"], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
-        for run in json.loads(out.read_text())["runs"]:
+        for run in run_agent(bundle, out, ["--quiet", "--min-seconds", "2"])["runs"]:
             p50.setdefault(run["artifact"], []).append(run["latency_ms"]["p50"])
     return p50
 
@@ -133,8 +129,9 @@ def main() -> None:
         bundle = args.bundle or work / "bundle"
         if args.bundle is None:
             timed([str(BIN / "edgebench"), "export", "--int8", args.model, "--format", "onnx", "--out", str(bundle)])
-        onnx = [a for a in json.loads((bundle / "manifest.json").read_text())["artifacts"] if a["format"] == "onnx"]
-        model = json.loads((bundle / "manifest.json").read_text())["model"]["name"]
+        manifest = read_manifest(bundle)
+        onnx = [a for a in manifest["artifacts"] if a["format"] == "onnx"]
+        model = manifest["model"]["name"]
         if not args.only_isolation:
             rows = []
             for artifact in onnx:

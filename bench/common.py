@@ -12,6 +12,17 @@ from typing import List, Optional, Sequence
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 SHARED = ROOT.parent / "shared" / "datasets"
+sys.path.insert(0, str(ROOT))
+from edgebench.devices.local import agent_command  # noqa: E402  (the host's one agent command line)
+from edgebench.export.manifest import read_manifest  # noqa: E402,F401  (the one manifest reader)
+from edgebench.report.load import read_result  # noqa: E402  (the one result reader)
+
+
+def run_agent(bundle: Path, out: Path, args: Sequence[str] = (), **popen) -> dict:
+    """`device_agent run BUNDLE --out OUT ARGS` on this machine, quietly; its result, read and checked."""
+    subprocess.run(agent_command(str(bundle), str(out), args), check=True, cwd=popen.pop("cwd", ROOT),
+                   stdout=subprocess.DEVNULL, **popen)
+    return read_result(out)
 
 
 def env() -> dict:

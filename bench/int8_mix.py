@@ -25,7 +25,7 @@ from typing import Dict, List, Optional
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import SHARED, env, table  # noqa: E402
+from common import SHARED, agent_command, env, read_manifest, read_result, table  # noqa: E402
 
 HEADER = ["model", "format", "decision", "full int8 drop pp", "mix drop pp", "float layers",
           "size fp32 / full / mix MiB", "p50 fp32 / full / mix ms", "mix vs fp32", "search s", "export s"]
@@ -52,10 +52,10 @@ def export(model: str, extra: List[str], out: Path, formats: str, max_drop: Opti
 
 def latencies(bundle: Path, seconds: float) -> Dict[str, Dict]:
     out = bundle.parent / f"{bundle.name}-result.json"
-    run([sys.executable, "-m", "device_agent", "run", str(bundle), "--out", str(out), "--threads", "1",
-         "--min-seconds", f"{seconds:g}", "--min-runs", "30", "--no-accuracy", "--quiet"],
+    run(agent_command(str(bundle), str(out), ["--threads", "1", "--min-seconds", f"{seconds:g}", "--min-runs", "30",
+                                             "--no-accuracy", "--quiet"]),
         bundle.parent / f"{bundle.name}-agent.log")
-    document = json.loads(out.read_text())
+    document = read_result(out)
     return {r["artifact"]: r for r in document["runs"] if not r.get("error")}
 
 
@@ -73,8 +73,7 @@ def measure(name: str, model: str, extra: List[str], out: Path, formats: str, ma
     mix_bundle, full_bundle = out / f"{name}-mix", out / f"{name}-full"
     export_seconds = export(model, extra, mix_bundle, formats, max_drop)
     export(model, extra, full_bundle, formats, None)
-    mix_manifest = json.loads((mix_bundle / "manifest.json").read_text())
-    full_manifest = json.loads((full_bundle / "manifest.json").read_text())
+    mix_manifest, full_manifest = read_manifest(mix_bundle), read_manifest(full_bundle)
     mix_runs, full_runs = latencies(mix_bundle, seconds), latencies(full_bundle, seconds)
     rows = []
     for fmt in formats.split(","):

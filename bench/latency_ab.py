@@ -11,9 +11,7 @@ A/A and A/B runs alternate, so the machine's slow swings hit both alike.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -21,18 +19,15 @@ from pathlib import Path
 from typing import Dict, List
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import BIN, ROOT, table, timed  # noqa: E402
+from common import BIN, ROOT, run_agent, table, timed  # noqa: E402
 
 sys.path.insert(0, str(ROOT))
 from device_agent import stats  # noqa: E402
 
 
 def measure(bundle: Path, artifacts: str, out: Path, args: argparse.Namespace) -> Dict:
-    subprocess.run([sys.executable, "-m", "device_agent", "run", str(bundle), "--artifacts", artifacts,
-                    "--rounds", str(args.rounds), "--no-accuracy", "--warmup-seconds", "0.5",
-                    "--min-seconds", str(args.min_seconds), "--out", str(out), "--quiet"],
-                   check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
-    return json.loads(out.read_text())
+    return run_agent(bundle, out, ["--artifacts", artifacts, "--rounds", str(args.rounds), "--no-accuracy",
+                                   "--warmup-seconds", "0.5", "--min-seconds", str(args.min_seconds), "--quiet"])
 
 
 def outcome(result: Dict, first: str, second: str) -> Dict:

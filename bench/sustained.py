@@ -16,24 +16,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import BIN, ROOT, table, timed  # noqa: E402
+from common import BIN, ROOT, run_agent, table, timed  # noqa: E402
 
 sys.path.insert(0, str(ROOT))
 
 
 def agent_run(bundle: Path, artifact: str, seconds: float, threads: int, out: Path) -> dict:
-    command = [sys.executable, "-m", "device_agent", "run", str(bundle), "--artifacts", artifact,
-               "--threads", str(threads), "--sustained", f"{seconds:g}", "--rounds", "2", "--min-seconds", "1",
-               "--out", str(out), "--quiet"]
-    subprocess.run(command, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
-    return json.loads(out.read_text())
+    return run_agent(bundle, out, ["--artifacts", artifact, "--threads", str(threads), "--sustained", f"{seconds:g}",
+                                   "--rounds", "2", "--min-seconds", "1", "--quiet"])
 
 
 def direct_run(bundle: Path, artifact: str, seconds: float, threads: int) -> dict:

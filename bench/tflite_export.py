@@ -12,7 +12,6 @@ TFLite; size, accuracy, and p50 latency on 1 thread and on all cores from the de
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import sys
@@ -20,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import BIN, SHARED, table, timed  # noqa: E402
+from common import BIN, SHARED, agent_command, read_manifest, read_result, table, timed  # noqa: E402
 
 
 def speed(model: str, work: Path) -> None:
@@ -60,13 +59,13 @@ def precision_table(work: Path) -> None:
     export_seconds = timed([str(BIN / "edgebench"), "export", "resnet8", "--checkpoint", str(checkpoint),
                             "--precisions", "fp32,fp16,dynamic,int8", "--out", str(bundle), "--force"],
                            log=work / "export.log")
-    manifest = json.loads((bundle / "manifest.json").read_text())
+    manifest = read_manifest(bundle)
     latency = {}
     for threads in (1, os.cpu_count()):
         out = work / f"r{threads}.json"
-        timed([sys.executable, "-m", "device_agent", "run", str(bundle), "--threads", str(threads), "--min-seconds",
-               "3", "--out", str(out)], log=work / f"agent{threads}.log")
-        for run in json.loads(out.read_text())["runs"]:
+        timed(agent_command(str(bundle), str(out), ["--threads", str(threads), "--min-seconds", "3"]),
+              log=work / f"agent{threads}.log")
+        for run in read_result(out)["runs"]:
             latency[(run["artifact"], threads)] = run["latency_ms"]["p50"]
     rows = []
     for artifact in manifest["artifacts"]:

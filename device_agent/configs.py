@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from device_agent.errors import UsageError
+from device_agent.formats import FORMATS, RUNTIMES
 
 GRAPH_OPTIMIZATIONS = ("disable", "basic", "extended", "all")
 EXECUTION_MODES = ("sequential", "parallel")
@@ -29,12 +30,13 @@ class Setting:
         return asdict(self)
 
     def backend_options(self, backend: str) -> Dict[str, Any]:
-        """Keyword arguments of that backend's `load` beyond the thread count."""
-        if backend == "onnxruntime" and self.ort_graph_optimization is not None:
-            return {"graph_optimization": self.ort_graph_optimization, "execution_mode": self.ort_execution_mode}
-        if backend == "tflite" and self.xnnpack is not None:
-            return {"xnnpack": self.xnnpack}
-        return {}
+        """Keyword arguments of that backend's `load` beyond the thread count: its runtime's options, when this
+        setting gives them (`Runtime.options` in the contract table)."""
+        runtime = RUNTIMES.get(backend)
+        pairs = [(keyword, getattr(self, field)) for field, keyword in (runtime.options if runtime else ())]
+        if not pairs or any(value is None for _, value in pairs):
+            return {}
+        return dict(pairs)
 
     def label(self) -> str:
         parts = [f"threads={self.threads}"]
@@ -58,13 +60,11 @@ class Sweep:
         return {key: list(value) for key, value in asdict(self).items()}
 
     def settings_for(self, artifact_format: str) -> List[Setting]:
-        if artifact_format == "onnx":
-            return [Setting(threads=t, ort_graph_optimization=o, ort_execution_mode=m)
-                    for t, o, m in itertools.product(self.threads, self.ort_graph_optimization,
-                                                     self.ort_execution_mode)]
-        if artifact_format == "tflite":
-            return [Setting(threads=t, xnnpack=x) for t, x in itertools.product(self.threads, self.xnnpack)]
-        return [Setting(threads=t) for t in self.threads]
+        """One setting per combination of the thread counts and the options of the format's runtime."""
+        row = FORMATS.get(artifact_format)
+        fields = [field for field, _ in RUNTIMES[row.runtime].options] if row else []
+        return [Setting(threads=combination[0], **dict(zip(fields, combination[1:])))
+                for combination in itertools.product(self.threads, *(getattr(self, f) for f in fields))]
 
 
 @dataclass(frozen=True)

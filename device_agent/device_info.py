@@ -12,6 +12,7 @@ from __future__ import annotations
 import glob
 import importlib
 import importlib.util
+from importlib import metadata
 import json
 import os
 import platform
@@ -23,11 +24,12 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from typing import Dict, List, Optional, Tuple
 
-RUNTIME_MODULES = ("numpy", "onnxruntime", "ai_edge_litert", "tflite_runtime", "psutil")
+from device_agent.formats import distributions, runtime_modules
+from device_agent.isolation import call
+
+RUNTIME_MODULES = ("numpy", *runtime_modules(), "psutil")
 # Installed distributions that provide each module: their metadata gives the version without an import.
-DISTRIBUTIONS = {"numpy": ("numpy",), "onnxruntime": ("onnxruntime", "onnxruntime-gpu", "onnxruntime-openvino"),
-                 "ai_edge_litert": ("ai-edge-litert", "ai-edge-litert-nightly"),
-                 "tflite_runtime": ("tflite-runtime",), "psutil": ("psutil",)}
+DISTRIBUTIONS = {"numpy": ("numpy",), **distributions(), "psutil": ("psutil",)}
 PROBE_TIMEOUT_S = 60.0
 ANDROID_PROPERTIES = ("ro.product.manufacturer", "ro.product.model", "ro.build.version.release", "ro.soc.model",
                       "ro.board.platform", "ro.product.cpu.abi")
@@ -251,8 +253,6 @@ def probe_version(request: Dict) -> Dict:
 
 
 def _distribution_version(module: str) -> Optional[str]:
-    from importlib import metadata
-
     for name in DISTRIBUTIONS.get(module, (module,)):
         try:
             return metadata.version(name)
@@ -276,8 +276,6 @@ def runtime_versions(unavailable: Unavailable, modules=RUNTIME_MODULES,
     imported here already, else from the installed distribution's metadata (nothing is imported), else from
     importing the module in a child process (in parallel, with a timeout), so a runtime that aborts on import
     costs only its version."""
-    from device_agent.isolation import call
-
     versions: Dict[str, Optional[str]] = {"python": platform.python_version()}
     probed = []
     for module in modules:

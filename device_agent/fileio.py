@@ -18,7 +18,7 @@ import stat
 import tempfile
 from typing import Any, Iterator, Optional
 
-from device_agent.errors import AgentError
+from device_agent.errors import AgentError, UsageError
 
 # errno values that mean "this place cannot take the write".
 WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EACCES, errno.EPERM, errno.EROFS, errno.EDQUOT, errno.EFBIG})
@@ -166,10 +166,8 @@ def result_lock(path) -> Iterator[None]:
     second agent writing the same result (a retry over ssh while the first run still goes on) is refused with
     UsageError instead of both writing it. Where no lock can be taken (no fcntl, a folder that cannot hold the
     lock file) the block runs without one: the result's own save reports a folder that cannot be written."""
-    from device_agent.errors import UsageError
-
     try:
-        import fcntl
+        import fcntl  # POSIX only: imported where a lock is taken, so the module loads everywhere
     except ImportError:  # not POSIX
         yield
         return

@@ -9,18 +9,21 @@ samples in ns), `memory`, `accuracy`, `profile`, `sustained`, `close`. The timed
 from __future__ import annotations
 
 import gc
+import importlib
 import os
 import time
 from typing import Any, Dict, List, Optional
 
 import numpy as np
 
-from device_agent.backends import Backend, backend_for
+from device_agent.backends.base import Backend, backend_for
 from device_agent.bundle import load_bundle, load_eval, prepare_inputs, verify_file
 from device_agent.configs import Setting
 from device_agent.errors import AgentError
+from device_agent.formats import RUNTIMES
 from device_agent.memory import peak_rss_mb, reset_peak, rss_mb
 from device_agent.protocol import TimingSettings, timed_loop, warm_up
+from device_agent.sustained import run_sustained
 
 
 def _ms_since(tick: int) -> float:
@@ -120,17 +123,15 @@ class Measurement:
         return accuracy(self.backend, self.inputs, self.labels)
 
     def profile(self, request: Dict[str, Any]) -> Dict[str, Any]:
-        if self.backend.name not in ("onnxruntime", "tflite"):
+        runtime = RUNTIMES.get(self.backend.name)
+        if runtime is None or runtime.profiler is None:
             return {"available": False, "reason": f"the {self.backend.name} backend runs no model to profile"}
-        from device_agent import profiling
-
-        profile = profiling.onnx_profile if self.backend.name == "onnxruntime" else profiling.tflite_profile
+        module_name, function_name = runtime.profiler.split(":")
+        profile = getattr(importlib.import_module(module_name), function_name)
         return profile(self.path, self.setting.to_json(), self.single, int(request["runs"]),
                        self.artifact.get("layers", {}))
 
     def sustained(self, request: Dict[str, Any]) -> Dict[str, Any]:
-        from device_agent.sustained import run_sustained
-
         backend, single = self.backend, self.single
         return run_sustained(lambda: backend.invoke(single), float(request["seconds"]))
 

@@ -19,6 +19,10 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from device_agent.backends.base import first_line
+from device_agent.backends.onnxruntime_backend import create_session
+from device_agent.stats import median
+
 TOP_NODES = 30
 WARMUP_RUNS = 3
 KERNEL_SUFFIX = "_kernel_time"
@@ -89,7 +93,7 @@ def summarize_trace(events: Sequence[Dict], layers: Dict[str, str], warmup_runs:
     per_node, run_us = _per_run_kernels(events, warmup_runs)
     if not per_node or not run_us:
         return {"available": False, "reason": "the ONNX Runtime profile holds no kernel events"}
-    medians = {name: float(np.median(entry["us"])) for name, entry in per_node.items()}
+    medians = {name: median(entry["us"]) for name, entry in per_node.items()}
     kinds = {name: kernel_kind(entry["op_type"], entry["inputs"]) for name, entry in per_node.items()}
     kernel_us = sum(medians.values()) or 1.0
     by_type: Dict[str, Dict] = defaultdict(lambda: {"us": 0.0, "count": 0})
@@ -102,7 +106,7 @@ def summarize_trace(events: Sequence[Dict], layers: Dict[str, str], warmup_runs:
     return {
         "available": True, "tool": "onnxruntime profiler", "runs": len(run_us),
         # the kernels' time per inference; a profiled run's wall time also holds the profiler's own cost per node
-        "total_ms": round(kernel_us / 1000.0, 5), "profiled_run_ms": round(float(np.median(run_us)) / 1000.0, 5),
+        "total_ms": round(kernel_us / 1000.0, 5), "profiled_run_ms": round(median(run_us) / 1000.0, 5),
         "nodes": [{"node": name, "op_type": per_node[name]["op_type"], "layer": layer_of(name, layers),
                    "kind": kinds[name], "ms": round(medians[name] / 1000.0, 5),
                    "share": round(medians[name] / kernel_us, 4)} for name in ranked[:TOP_NODES]],
@@ -117,19 +121,14 @@ def summarize_trace(events: Sequence[Dict], layers: Dict[str, str], warmup_runs:
 
 def onnx_profile(model_path: str, setting: Dict, inputs: np.ndarray, runs: int, layers: Dict[str, str]) -> Dict:
     """Profile `runs` inferences of one input (after a few warm-up runs) in a profiling session of its own."""
-    import onnxruntime as ort
+    import onnxruntime as ort  # the runtime: imported only where a profile is asked for
 
-    from device_agent.backends import first_line
-    from device_agent.backends.onnxruntime_backend import session_options
-
-    options = session_options(ort, int(setting.get("threads") or 0),
-                              setting.get("ort_graph_optimization") or "all",
-                              setting.get("ort_execution_mode") or "sequential")
     folder = tempfile.mkdtemp(prefix="edgebench-profile-")
     try:
-        options.enable_profiling = True
-        options.profile_file_prefix = os.path.join(folder, "ort")
-        session = ort.InferenceSession(model_path, options, providers=["CPUExecutionProvider"])
+        session = create_session(ort, model_path, int(setting.get("threads") or 0),
+                                 setting.get("ort_graph_optimization") or "all",
+                                 setting.get("ort_execution_mode") or "sequential",
+                                 enable_profiling=True, profile_file_prefix=os.path.join(folder, "ort"))
         feeds = {session.get_inputs()[0].name: inputs[:1]}
         for _ in range(WARMUP_RUNS + max(1, int(runs))):
             session.run(None, feeds)

@@ -11,6 +11,8 @@ from typing import Callable, List
 
 import numpy as np
 
+from device_agent.stats import percentiles
+
 
 @dataclass(frozen=True)
 class TimingSettings:
@@ -70,7 +72,7 @@ def summarize(samples_ns: List[int]) -> dict:
     """n, mean, std, min, p50, p90, p95, p99, max (ms) and the coefficient of variation."""
     ms = np.asarray(samples_ns, dtype=np.float64) / 1e6
     mean = float(ms.mean())
-    p50, p90, p95, p99 = (float(v) for v in np.percentile(ms, [50, 90, 95, 99]))
+    p50, p90, p95, p99 = percentiles(ms, [50, 90, 95, 99])
     std = float(ms.std(ddof=1)) if len(ms) > 1 else 0.0
     return {"n": int(len(ms)), "mean": round(mean, 5), "std": round(std, 5), "min": round(float(ms.min()), 5),
             "p50": round(p50, 5), "p90": round(p90, 5), "p95": round(p95, 5), "p99": round(p99, 5),

@@ -9,15 +9,18 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Callable, Dict, List, Optional, Sequence
 
-from device_agent import RESULT_SCHEMA_MINOR, RESULT_SCHEMA_VERSION, __version__
-from device_agent.backends import FORMAT_BACKENDS
+from device_agent import RESULT_SCHEMA_MINOR, RESULT_SCHEMA_VERSION, __version__, stats
+from device_agent.backends.base import FORMAT_BACKENDS
 from device_agent.bundle import Bundle, load_eval
 from device_agent.configs import Configuration, Sweep, configurations
 from device_agent.device_info import device_facts, temperatures, throttled
 from device_agent.errors import AgentError, UsageError
+from device_agent.formats import FORMATS
+from device_agent.probes import measure_probes
 from device_agent.protocol import TimingSettings
 from device_agent.rounds import Schedule, measure_all
-from device_agent.schema import validate
+from device_agent.schema import RESULT_KIND, validate
+from device_agent.sensors import wait_for_temperature
 
 TEMPERATURE_RISE_FLAG_C = 10.0
 COOLDOWN_TEMPERATURE_TIMEOUT_S = 600.0
@@ -58,7 +61,7 @@ def bundle_summary(bundle_path: str, bundle: Optional[Bundle]) -> Dict:
 def new_result(bundle_path: str, options: RunOptions, bundle: Optional[Bundle]) -> Dict:
     device = device_facts(options.device_name)
     return {
-        "schema_version": RESULT_SCHEMA_VERSION, "schema_minor": RESULT_SCHEMA_MINOR, "kind": "edgebench.result",
+        "schema_version": RESULT_SCHEMA_VERSION, "schema_minor": RESULT_SCHEMA_MINOR, "kind": RESULT_KIND,
         "agent_version": __version__,
         "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "complete": False, "error": None, "emulated": device["emulated"],
@@ -97,7 +100,7 @@ def blank_run(config: Configuration, options: RunOptions) -> Dict:
     artifact = config.artifact
     return {"artifact": artifact.get("name", artifact.get("file", "?")), "config": config.label,
             "setting": config.setting.to_json(), "file": artifact.get("file"),
-            "format": artifact.get("format") if artifact.get("format") in ("onnx", "tflite") else "unknown",
+            "format": artifact.get("format") if artifact.get("format") in FORMATS else "unknown",
             "precision": str(artifact.get("precision")),
             "backend": options.backend or FORMAT_BACKENDS.get(str(artifact.get("format")), "?"),
             "backend_version": None, "error": None, "file_bytes": artifact.get("bytes"),
@@ -151,8 +154,6 @@ class Cooldown:
 
     def __call__(self, before: str) -> None:
         if self.options.cooldown_temperature_c is not None:
-            from device_agent.sensors import wait_for_temperature
-
             target = self.options.cooldown_temperature_c
             self.progress(f"cooling down {before}: waiting for {target:g} C (at most "
                           f"{COOLDOWN_TEMPERATURE_TIMEOUT_S:g} s) ...")
@@ -185,6 +186,9 @@ def run_bundle(bundle: Bundle, options: RunOptions, result: Dict,
     if options.affinity:
         os.sched_setaffinity(0, set(options.affinity))  # inherited by each measuring process
     load_eval(bundle, options.eval_limit)  # an unusable evaluation set stops the run before any artifact
+    if "probes" not in result["device"] and options.backend != "null":  # the device's peak, once per run
+        formats = sorted({config.artifact["format"] for config in chosen})
+        result["device"]["probes"] = measure_probes(bundle.path, bundle.manifest, options.threads, formats, progress)
     save(result)
     schedule = Schedule(bundle, options, result, progress, save, blank_run, Cooldown(options, result, progress))
     measure_all(schedule, configs)
@@ -200,8 +204,6 @@ def comparison_of(runs: Sequence[Dict]) -> Optional[Dict]:
     ranked = [run for run in runs if not run.get("error") and run.get("rounds_ms")]
     if len(ranked) < 2:
         return None
-    from device_agent import stats
-
     return stats.rank([dict(run, config=run_key(run)) for run in ranked])
 
 

@@ -14,7 +14,9 @@ import re
 from typing import Any, Dict
 
 from device_agent.errors import AgentError
+from device_agent.formats import FORMATS
 
+RESULT_KIND = "edgebench.result"  # a result document's `kind` (a manifest's is bundle.MANIFEST_KIND)
 SCHEMA_FOLDER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "schemas")
 _TYPES = {
     "object": lambda v: isinstance(v, dict),
@@ -29,9 +31,17 @@ _cache: Dict[str, Dict] = {}
 
 
 def load_schema(name: str) -> Dict:
+    """Schema `name` as host and agent validate with it: the file, with the format enums from the contract table
+    (`device_agent/formats.py`), so a new format is one row there."""
     if name not in _cache:
         with open(os.path.join(SCHEMA_FOLDER, f"{name}.schema.json"), encoding="utf-8") as handle:
-            _cache[name] = json.load(handle)
+            schema = json.load(handle)
+        definitions = schema.get("$defs", {})
+        if "format" in definitions:
+            definitions["format"]["enum"] = list(FORMATS)
+        if "run_format" in definitions:
+            definitions["run_format"]["enum"] = [*FORMATS, "unknown"]
+        _cache[name] = schema
     return _cache[name]
 
 

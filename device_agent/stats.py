@@ -63,6 +63,15 @@ NOISY_HALF_WIDTH_PCT = 5.0      # 95 % interval half-width above 5 % of the p50
 NOISY_CV = 0.25                 # coefficient of variation of the samples above 25 %
 
 
+def percentiles(values: Sequence[float], quantiles: Sequence[float]) -> List[float]:
+    """The `quantiles` (0 to 100) of `values`: the agent's one percentile rule (numpy's linear interpolation)."""
+    return [float(v) for v in np.percentile(np.asarray(values, dtype=np.float64), quantiles)]
+
+
+def median(values: Sequence[float]) -> float:
+    return percentiles(values, [50])[0]
+
+
 def median_ranks(n: int, confidence: float = 0.95) -> Tuple[int, int, float]:
     """1-based ranks (lo, hi) of the order-statistic interval of the median of n values, and its exact coverage."""
     if n < 1:
@@ -92,7 +101,7 @@ def median_ci(values: Sequence[float], confidence: float = 0.95) -> Tuple[float,
     if not np.all(np.isfinite(ordered)):
         raise ValueError("median interval: the values include NaN or infinity")
     lo, hi, _ = median_ranks(int(ordered.size), confidence)
-    return float(np.median(ordered)), float(ordered[lo - 1]), float(ordered[hi - 1])
+    return median(ordered), float(ordered[lo - 1]), float(ordered[hi - 1])
 
 
 def _blocks(samples_ms: Sequence[float]) -> List[float]:
@@ -100,7 +109,7 @@ def _blocks(samples_ms: Sequence[float]) -> List[float]:
     count = min(MAX_BLOCKS, samples.size // MIN_BLOCK_SAMPLES)
     if count < MIN_ROUNDS:
         return []
-    return [float(np.median(block)) for block in np.array_split(samples, count)]
+    return [median(block) for block in np.array_split(samples, count)]
 
 
 def latency_summary_ci(rounds_ms: Sequence[float], samples_ms: Sequence[float]) -> Dict:
@@ -115,7 +124,7 @@ def latency_summary_ci(rounds_ms: Sequence[float], samples_ms: Sequence[float]) 
     if not values:
         values = list(rounds_ms)
     center, lo, hi = median_ci(values)
-    p50 = float(np.median(np.asarray(samples_ms, dtype=np.float64))) if len(samples_ms) else center
+    p50 = median(samples_ms) if len(samples_ms) else center
     half_width = 100.0 * (hi - lo) / 2.0 / p50 if p50 > 0 else float("inf")
     return {"p50_ci95": [round(lo, 5), round(hi, 5)], "ci_method": method,
             "ci_half_width_pct": round(half_width, 3)}
@@ -189,7 +198,7 @@ def rank(runs: Sequence[Dict]) -> Dict:
     method = RANK_METHOD.format(margin=MIN_EFFECT)
     if not usable:
         return {"method": method, "reference": None, "separated": False, "entries": []}
-    medians = [float(np.median(np.asarray(run["rounds_ms"], dtype=np.float64))) for run in usable]
+    medians = [median(run["rounds_ms"]) for run in usable]
     order = sorted(range(len(usable)), key=lambda index: medians[index])
     reference = usable[order[0]]
     entries = []

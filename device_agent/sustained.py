@@ -15,6 +15,7 @@ import numpy as np
 
 from device_agent.device_info import parse_throttled
 from device_agent.sensors import cpu_state, throttle_reason
+from device_agent.stats import median, percentiles
 
 BURST_SECONDS = 10.0
 BURST_FRACTION = 0.10
@@ -75,8 +76,8 @@ def analyze(series: Sequence[Dict], samples_ns: Sequence[int], bounds: Sequence[
     burst = burst_count(count, interval)
     tail = sustained_start(count)
     samples = np.frombuffer(samples_ns, dtype=np.int64) if isinstance(samples_ns, array) else np.asarray(samples_ns)
-    burst_p50 = float(np.median(samples[:bounds[burst]])) / 1e6
-    sustained_p50 = float(np.median(samples[bounds[tail]:bounds[count]])) / 1e6
+    burst_p50 = median(samples[:bounds[burst]]) / 1e6
+    sustained_p50 = median(samples[bounds[tail]:bounds[count]]) / 1e6
     onset, reason, signal = throttle_onset(series, burst_p50, burst)
     flags = [s["throttled"] for s in series if s.get("throttled") is not None]
     return {"burst_p50_ms": round(burst_p50, 5), "burst_seconds": series[burst - 1]["t"],
@@ -88,7 +89,7 @@ def analyze(series: Sequence[Dict], samples_ns: Sequence[int], bounds: Sequence[
 
 def _interval_entry(t: float, samples_ns: Sequence[int], root: str) -> Dict:
     ms = np.asarray(samples_ns, dtype=np.float64) / 1e6
-    p50, p90 = np.percentile(ms, [50, 90])
+    p50, p90 = percentiles(ms, [50, 90])
     state = cpu_state(root)
     return {"t": round(t, 3), "n": len(ms), "p50_ms": round(float(p50), 5), "p90_ms": round(float(p90), 5),
             "temperature_c": state["temperature_c"], "frequency_mhz": state["frequency_mhz"],

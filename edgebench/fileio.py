@@ -26,7 +26,7 @@ from edgebench.errors import EdgebenchError
 
 PathLike = Union[str, "os.PathLike[str]"]
 
-__all__ = ["Terminated", "atomic_dir", "atomic_path", "check_replaceable", "check_target", "check_writable",
+__all__ = ["Terminated", "atomic_dir", "check_replaceable", "check_target", "check_writable",
            "describe_os_error", "is_edgebench_output", "os_errors_named", "remove_stale_temporaries",
            "resolve_inside", "sha256_file", "signals_raise", "write_bytes", "write_json", "write_text"]
 
@@ -180,27 +180,6 @@ def _umask() -> int:
 def _make_parent(path: Path) -> None:
     with os_errors_named(path):
         path.parent.mkdir(parents=True, exist_ok=True)
-
-
-@contextlib.contextmanager
-def atomic_path(path: PathLike) -> Iterator[Path]:
-    """Yield a temporary path next to `path`; rename it into place only if the block succeeds. Refuses a
-    `path` that is not a regular file or missing; SIGTERM, SIGINT, errors and a full disk leave nothing."""
-    path = check_target(path)
-    _make_parent(path)
-    remove_stale_temporaries(path)
-    with signals_raise(), os_errors_named(path):
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
-        os.close(fd)
-        tmp_path = Path(tmp)
-        try:
-            os.chmod(tmp_path, 0o666 & ~_umask())
-            yield tmp_path
-            check_target(path)  # nothing special appeared there meanwhile
-            os.replace(tmp_path, path)
-        finally:
-            with contextlib.suppress(OSError):
-                tmp_path.unlink()
 
 
 def write_bytes(path: PathLike, data: bytes) -> None:

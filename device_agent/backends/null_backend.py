@@ -7,12 +7,14 @@ whose file is FILE: the way to exercise the agent's crash isolation without a br
 
 from __future__ import annotations
 
+import ctypes
 import os
+import time
 from typing import List, Optional
 
 import numpy as np
 
-from device_agent.backends import Backend
+from device_agent.backends.base import Backend
 
 CRASH_VARIABLE = "EDGEBENCH_AGENT_NULL_CRASH"
 
@@ -24,12 +26,8 @@ def _crash_if_asked(path: str) -> None:
     if how == "abort":
         os.abort()
     if how == "segv":
-        import ctypes
-
         ctypes.string_at(0)
     if how == "hang":
-        import time
-
         time.sleep(3600)
 
 

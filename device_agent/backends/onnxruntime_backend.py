@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from typing import List, Optional
 
-from device_agent.backends import Backend, first_line
+from device_agent.backends.base import Backend, first_line
 from device_agent.errors import AgentError
+from device_agent.formats import RUNTIMES
 
 
 GRAPH_OPTIMIZATION_LEVELS = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC",
@@ -24,6 +25,19 @@ def session_options(ort, threads: int, graph_optimization: str = "all", executio
     return options
 
 
+def create_session(ort, model, threads: int = 0, graph_optimization: str = "all",
+                   execution_mode: str = "sequential", log_level: int = 3, **options):
+    """An ONNX Runtime session on the CPU with the agent's options: the one way host and agent open a model.
+    `model`: a path or a serialized model; `options`: SessionOptions attributes set on top (profiling, a
+    graph optimization level given as ONNX Runtime's own enum)."""
+    settings = session_options(ort, threads, graph_optimization, execution_mode)
+    settings.log_severity_level = log_level
+    for name, value in options.items():
+        setattr(settings, name, value)
+    return ort.InferenceSession(model if isinstance(model, bytes) else str(model), settings,
+                                providers=["CPUExecutionProvider"])
+
+
 class OnnxRuntimeBackend(Backend):
     name = "onnxruntime"
 
@@ -31,7 +45,7 @@ class OnnxRuntimeBackend(Backend):
         try:
             import onnxruntime
         except ImportError:
-            raise AgentError("onnxruntime is not installed on this device: pip install onnxruntime") from None
+            raise AgentError(f"onnxruntime is not installed on this device: {RUNTIMES['onnxruntime'].install}") from None
         self.ort = onnxruntime
         self.session = None
 
@@ -40,9 +54,8 @@ class OnnxRuntimeBackend(Backend):
 
     def load(self, path: str, threads: int, graph_optimization: str = "all",
              execution_mode: str = "sequential") -> None:
-        options = session_options(self.ort, threads, graph_optimization, execution_mode)
         try:
-            self.session = self.ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+            self.session = create_session(self.ort, path, threads, graph_optimization, execution_mode)
         except Exception as exc:  # onnxruntime raises its own exception types for bad files
             raise AgentError(f"onnxruntime cannot load {path}: {first_line(exc)}") from None
         model_input = self.session.get_inputs()[0]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import List, Optional
 
 import numpy as np
 
-from device_agent.backends import Backend, first_line
+from device_agent.backends.base import Backend, first_line
 from device_agent.errors import AgentError
+from device_agent.formats import RUNTIMES
 
 
 def _interpreter_class():
@@ -32,7 +34,7 @@ def _interpreter_class():
 
         return tf.lite.Interpreter, "tensorflow " + tf.__version__
     except ImportError:
-        raise AgentError("no TFLite interpreter is installed on this device: pip install ai-edge-litert") from None
+        raise AgentError(f"no TFLite interpreter is installed on this device: {RUNTIMES['tflite'].install}") from None
 
 
 class TfliteBackend(Backend):
@@ -74,8 +76,6 @@ class TfliteBackend(Backend):
     def _open(self, path: str, threads: int, xnnpack: bool) -> None:
         options = {}
         if not xnnpack:
-            import importlib
-
             resolver = getattr(importlib.import_module(self.interpreter_class.__module__), "OpResolverType", None)
             if resolver is None:
                 raise AgentError("this TFLite interpreter cannot run without its default delegate")

@@ -7,7 +7,7 @@ from typing import Dict, List, Optional, Sequence
 
 from edgebench.errors import EdgebenchError
 from edgebench.report.budget import Candidate, answer_within_budget
-from edgebench.report.writers import csv_text as table_csv, markdown_table, with_notes
+from edgebench.report.writers import csv_text as table_csv, figure_png, markdown_table, with_notes
 
 COLUMNS = [("index", "#"), ("variant", "variant"), ("techniques", "techniques"), ("params", "params"),
            ("mflops", "MFLOPs"), ("size_mib", "size MiB"), ("accuracy", "accuracy %"), ("drop_pp", "drop pp"),
@@ -108,9 +108,7 @@ def csv_text(table: AblationTable) -> str:
 
 def plot(table: AblationTable) -> bytes:
     """Accuracy against parameters and against FLOPs (log x), the Pareto front drawn, points numbered."""
-    import io
-
-    import matplotlib
+    import matplotlib  # the plots extra
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -135,7 +133,4 @@ def plot(table: AblationTable) -> bytes:
         axis.grid(True, which="both", alpha=0.3)
         axis.legend(loc="lower right", fontsize=8)
     figure.suptitle(f"{table.arch} ablation: accuracy against size and cost")
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=110)
-    plt.close(figure)
-    return buffer.getvalue()
+    return figure_png(figure, dpi=110, tight=False)

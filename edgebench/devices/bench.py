@@ -16,19 +16,36 @@ import tempfile
 from pathlib import Path
 from typing import Callable, List, Optional, Sequence
 
-from edgebench.devices.local import AGENT_SOURCE, run_agent_here
+from device_agent.bundle import load_bundle
+from device_agent.cli import EXIT_USAGE
+from device_agent.formats import FORMATS, probe_modules, runtime_of
+from device_agent.formats import RUNTIMES as RUNTIMES_TABLE
+from device_agent.runner import select_artifacts
+from edgebench.devices.deploy import sync
+from edgebench.devices.local import AGENT_SOURCE, agent_command, run_agent_here
+from edgebench.devices.remote import Remote, quote
 from edgebench.devices.spec import DeviceSpec
 from edgebench.errors import EdgebenchError
 from edgebench.fileio import host_errors, os_errors_named, write_json
+from edgebench.report.load import read_result
 
-RUNTIMES = {"onnx": ("onnxruntime",), "tflite": ("ai_edge_litert", "tflite_runtime", "tensorflow")}
-INSTALL = {"numpy": "pip install numpy", "onnx": "pip install onnxruntime", "tflite": "pip install ai-edge-litert"}
+# From the contract table: the modules that run each format, and what to install for it.
+RUNTIMES = {name: runtime_of(name).modules + runtime_of(name).fallback_modules for name in FORMATS}
+INSTALL = {"numpy": "pip install numpy", **{name: runtime_of(name).install for name in FORMATS}}
+PROBED = ("numpy", *probe_modules(), "psutil")
 # Runs on the device: its Python version and which of the agent's packages import.
-PROBE = """
+PROBE = f"""
 import importlib.util, json, sys
-names = ["numpy", "onnxruntime", "ai_edge_litert", "tflite_runtime", "tensorflow", "psutil"]
-print(json.dumps({"python": sys.version.split()[0], "modules": {n: importlib.util.find_spec(n) is not None for n in names}}))
+names = {json.dumps(list(PROBED))}
+print(json.dumps({{"python": sys.version.split()[0], "modules": {{n: importlib.util.find_spec(n) is not None for n in names}}}}))
 """
+# What a device without numpy or any runtime needs: numpy and every runtime of the table.
+MISSING_PACKAGES = " ".join([INSTALL["numpy"], *dict.fromkeys(r.install.split()[-1] for r in RUNTIMES_TABLE.values())])
+
+
+def runtimes_found(probe: dict) -> List[str]:
+    """The runtime modules the probe found, in the table's order."""
+    return [module for module in probe_modules() if probe["modules"].get(module)]
 
 
 class ArtifactsFailed(EdgebenchError):
@@ -77,9 +94,6 @@ def check_runtimes(probe: dict, formats: Sequence[str], where: str) -> List[str]
 
 def check_bundle(bundle: Path, artifacts: Optional[Sequence[str]] = None) -> List[str]:
     """Refuse, before anything is copied, a bundle that the agent would refuse; returns its formats."""
-    from device_agent.bundle import load_bundle
-    from device_agent.runner import select_artifacts
-
     with host_errors():
         loaded = load_bundle(str(bundle))
         loaded.check()
@@ -120,8 +134,6 @@ def _run_local(bundle: Path, device: DeviceSpec, target_folder: Path, agent_args
 def _check_refused(code: int, said: Sequence[str], where: str) -> None:
     """The agent refused an option or the resume (nothing measured, nothing written): say why, and never take
     a result an earlier run left behind for this run's."""
-    from device_agent.cli import EXIT_USAGE
-
     if code == EXIT_USAGE:
         last = next((line.strip() for line in reversed(said) if line.strip()), "no message")
         raise EdgebenchError(f"the agent on {where} refused the run: {last.removeprefix('error: ')[:300]}")
@@ -129,9 +141,6 @@ def _check_refused(code: int, said: Sequence[str], where: str) -> None:
 
 def _run_ssh(bundle: Path, device: DeviceSpec, target_folder: Path, agent_args: Sequence[str],
              formats: Sequence[str], log) -> Path:
-    from edgebench.devices.deploy import sync
-    from edgebench.devices.remote import Remote, quote
-
     remote = Remote(device)
     log(f"{device.name}: checking {device.destination}:{device.port} ...")
     found = remote.run(f"{device.python} -c {quote(PROBE)}", check=False)
@@ -149,9 +158,9 @@ def _run_ssh(bundle: Path, device: DeviceSpec, target_folder: Path, agent_args: 
     partial = f"results/{bundle.name}.partial.json"
     has_partial = remote.run(f"test -f {quote(workdir + '/' + partial)}", check=False).returncode == 0
     resume = ["--resume", partial] if has_partial else []
-    command = " ".join(quote(part) for part in [
-        device.python, "-m", "device_agent", "run", f"bundles/{bundle.name}", "--out", partial,
-        "--device-name", device.name, *resume, *agent_args])
+    command = " ".join(quote(part) for part in agent_command(f"bundles/{bundle.name}", partial,
+                                                             ["--device-name", device.name, *resume, *agent_args],
+                                                             python=device.python))
     said: List[str] = []
 
     def show(line: str) -> None:
@@ -185,11 +194,9 @@ def _run_ssh(bundle: Path, device: DeviceSpec, target_folder: Path, agent_args: 
 def _read_result(path: Path) -> Optional[dict]:
     """The agent's result at `path`, or None when it is not one (damaged, edited, half-copied)."""
     try:
-        result = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        return read_result(path)
+    except EdgebenchError:
         return None
-    ok = isinstance(result, dict) and result.get("kind") == "edgebench.result" and isinstance(result.get("runs"), list)
-    return result if ok else None
 
 
 def stopped_early(runs: Sequence[dict]) -> str:

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import inspect
+import json
 import posixpath
 from pathlib import Path
 from typing import Dict, List, Tuple
 
 from edgebench.devices.remote import Remote, quote
 from edgebench.errors import EdgebenchError
-from edgebench.fileio import sha256_file
+from device_agent.fileio import sha256_file
 
-# Runs on the device with its own Python: sha256 of every file below a folder, as JSON.
-LIST_HASHES = """
-import hashlib, json, os, sys
+# Runs on the device with its own Python: sha256 of every file below a folder, as JSON. The checksum is the
+# agent's own `sha256_file`, sent as its source (the agent may not be on the device yet).
+LIST_HASHES = "import hashlib, json, os, sys\n" + inspect.getsource(sha256_file) + """
 root = sys.argv[1]
 out = {}
 if os.path.isdir(root):
@@ -20,11 +22,7 @@ if os.path.isdir(root):
         dirs[:] = [d for d in dirs if d != "__pycache__"]
         for name in files:
             path = os.path.join(base, name)
-            digest = hashlib.sha256()
-            with open(path, "rb") as handle:
-                for block in iter(lambda: handle.read(1 << 20), b""):
-                    digest.update(block)
-            out[os.path.relpath(path, root).replace(os.sep, "/")] = digest.hexdigest()
+            out[os.path.relpath(path, root).replace(os.sep, "/")] = sha256_file(path)
 print(json.dumps(out))
 """
 
@@ -35,8 +33,6 @@ def local_files(folder: Path) -> Dict[str, Path]:
 
 
 def remote_hashes(remote: Remote, python: str, folder: str) -> Dict[str, str]:
-    import json
-
     done = remote.run(f"{python} - {quote(folder)}", input_text=LIST_HASHES)
     try:
         return json.loads(done.stdout.strip().splitlines()[-1])

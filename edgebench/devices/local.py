@@ -7,7 +7,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 # The agent's folder: what is copied to a device, and what a local run imports.
 AGENT_SOURCE = Path(__file__).resolve().parents[2] / "device_agent"
@@ -24,10 +24,16 @@ class AgentRun:
         return next((line.strip() for line in reversed(self.said) if line.strip()), f"exit {self.code}")
 
 
+def agent_command(bundle: str, out: str, args: Sequence[str] = (), python: str = sys.executable) -> List[str]:
+    """The agent's command line, the one way the host and the benchmarks start it: `PYTHON -m device_agent run
+    BUNDLE --out OUT ARGS` (paths as the machine that runs it sees them)."""
+    return [python, "-m", "device_agent", "run", str(bundle), "--out", str(out), *args]
+
+
 def run_agent_here(bundle: Path, out: Path, args: Sequence[str] = (),
                    log: Optional[Callable[[str], None]] = None) -> AgentRun:
     """`python -m device_agent run BUNDLE --out OUT ARGS`; its progress goes to `log` as it comes."""
-    command = [sys.executable, "-m", "device_agent", "run", str(Path(bundle).absolute()), "--out", str(out), *args]
+    command = agent_command(str(Path(bundle).absolute()), str(out), args)
     said = []
     # stdout to a file: a result printed whole (full disk) must not block on a pipe nobody reads yet
     with tempfile.TemporaryFile("w+") as stdout:

@@ -46,7 +46,7 @@ def load_devices(path: Optional[str] = None) -> Dict[str, DeviceSpec]:
 
 
 def _read_devices(where: str) -> Dict[str, DeviceSpec]:
-    import yaml
+    import yaml  # PyYAML: imported only where a devices file is read
 
     try:
         text = Path(where).read_text(encoding="utf-8")

@@ -7,7 +7,9 @@ import json
 from pathlib import Path
 from typing import Any, Dict
 
-from device_agent.bundle import MANIFEST_FILE, MANIFEST_KIND  # the contract's own names
+from device_agent.bundle import MANIFEST_FILE, MANIFEST_KIND, load_bundle  # the contract's own names and reader
+from device_agent.errors import AgentError
+from device_agent.schema import load_schema
 from edgebench.errors import EdgebenchError
 from edgebench.fileio import sha256_file
 
@@ -15,14 +17,13 @@ MANIFEST_VERSION = 1
 
 
 def schema(name: str) -> Dict[str, Any]:
-    """A JSON Schema shipped with the agent (`manifest` or `result`)."""
-    from importlib import resources
-
-    return json.loads(resources.files("device_agent").joinpath("schemas", f"{name}.schema.json").read_text())
+    """A JSON Schema shipped with the agent (`manifest` or `result`), as the agent loads it (format enums from the
+    contract table)."""
+    return load_schema(name)
 
 
 def validate(document: Dict[str, Any], name: str, where: str) -> None:
-    import jsonschema
+    import jsonschema  # the host extra's validator: imported where a document is validated
 
     try:
         jsonschema.validate(document, schema(name))
@@ -40,9 +41,6 @@ def file_facts(path: Path) -> Dict[str, Any]:
 def read_manifest(bundle: Path, *, verify: bool = True) -> Dict[str, Any]:
     """A bundle's manifest, read the way the device agent reads it (the one reader of the contract): schema,
     every path inside the bundle, and with `verify` every file's checksum."""
-    from device_agent.bundle import load_bundle
-    from device_agent.errors import AgentError
-
     try:
         loaded = load_bundle(str(bundle), verify=verify)
         if verify:

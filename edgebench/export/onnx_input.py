@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
+from device_agent.backends.onnxruntime_backend import create_session
 from edgebench.errors import EdgebenchError
 from edgebench.export.onnx_fixes import explicit_same_pads
 from edgebench.export.onnx_nodes import attribute
@@ -231,10 +232,8 @@ def run_error(path: Path, channels: int, size: Tuple[int, int], batch: int) -> O
 def _run_quietly(path: Path, images, level) -> None:
     import onnxruntime as ort
 
-    options = ort.SessionOptions()
-    options.log_severity_level = 4  # fatal only: ONNX Runtime logs each failure at ERROR before it raises it
-    options.graph_optimization_level = level
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    # fatal only: ONNX Runtime logs each failure at ERROR before it raises it
+    session = create_session(ort, path, log_level=4, graph_optimization_level=level)
     run_options = ort.RunOptions()
     run_options.log_severity_level = 4
     session.run(None, {session.get_inputs()[0].name: images}, run_options)

@@ -44,7 +44,7 @@ def quantize(fp32_path: Path, out_path: Path, calibration: np.ndarray, selection
              log: Callable[[str], None] = print) -> dict:
     """Write the best int8 model to `out_path`; return what was chosen and why."""
     from edgebench.export.int8.quantizer import CachedQuantizer
-    from edgebench.export.verify import onnx_logits
+    from edgebench.export.verify import onnx_logits, top1
 
     candidates: List[Int8Candidate] = []
     with tempfile.TemporaryDirectory(prefix="edgebench-int8-") as tmp:
@@ -58,7 +58,7 @@ def quantize(fp32_path: Path, out_path: Path, calibration: np.ndarray, selection
                                      config=config)
             logits = onnx_logits(target, selection)
             candidate = Int8Candidate(config=config, path=target,
-                                      top1_agreement=float((logits.argmax(1) == reference.argmax(1)).mean()),
+                                      top1_agreement=top1(logits, reference.argmax(1)),
                                       max_abs_diff=float(np.abs(logits - reference).max()))
             log(f"  int8 {config}: top-1 agreement {100 * candidate.top1_agreement:.2f} % on "
                 f"{len(selection)} held-out images")

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import importlib.util
 import math
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 from typing import Optional, Tuple
 
+from device_agent.formats import FORMATS as CONTRACT
+from device_agent.formats import FormatRow
 from edgebench.errors import EdgebenchError
 
 
-class Format(str, Enum):
-    ONNX = "onnx"
-    TFLITE = "tflite"
+# The export formats: one per row of the contract table that host and agent share.
+Format = Enum("Format", [(name.upper(), name) for name in CONTRACT], type=str, module=__name__, qualname="Format")
 
 
 class Precision(str, Enum):
@@ -28,21 +30,45 @@ class Layout(str, Enum):
 
 
 @dataclass(frozen=True, kw_only=True)
+class Writer:
+    """The host's side of a format: who writes it and what it needs on the host."""
+
+    path: str  # "module:Class" of its ArtifactWriter, imported only when the format is exported
+    extra: str  # the pip extra that provides it
+    requires: Tuple[str, ...] = ()  # modules the writer imports beyond the host extra
+    install: str = ""  # what to run when they are missing
+
+
+# Each format's writer: with the contract table's row, the whole of a format on the host.
+WRITERS = {
+    "onnx": Writer(path="edgebench.export.writers.onnx:OnnxWriter", extra="host"),
+    "tflite": Writer(path="edgebench.export.writers.tflite:TfliteWriter", extra="convert",
+                     requires=("onnx2tf", "tensorflow", "tf_keras"),
+                     install="pip install 'edgebench[convert]' and pip install --no-deps -r requirements/nodeps.txt"),
+}
+
+
+@dataclass(frozen=True, kw_only=True)
 class FormatInfo:
     suffix: str
     precisions: Tuple[Precision, ...]
+    layouts: Tuple[Layout, ...]
     extra: str  # the pip extra that provides it
     writer: str  # "module:Class" of its ArtifactWriter, imported only when the format is exported
+    requires: Tuple[str, ...]
+    install: str
+    graph: str  # what the file holds: "onnx" or "tflite" (the contract table's `graph`)
+
+
+def _info(row: FormatRow) -> FormatInfo:
+    writer = WRITERS[row.name]
+    return FormatInfo(suffix=row.suffix, precisions=tuple(Precision(p) for p in row.precisions),
+                      layouts=tuple(Layout(layout) for layout in row.layouts), extra=writer.extra,
+                      writer=writer.path, requires=writer.requires, install=writer.install, graph=row.graph)
 
 
 # The table of export formats: what each writes, which precisions it supports and who writes it.
-FORMATS = {
-    Format.ONNX: FormatInfo(suffix=".onnx", precisions=(Precision.FP32, Precision.INT8), extra="host",
-                            writer="edgebench.export.writers.onnx:OnnxWriter"),
-    Format.TFLITE: FormatInfo(suffix=".tflite", precisions=(Precision.FP32, Precision.FP16, Precision.DYNAMIC,
-                                                            Precision.INT8),
-                              extra="convert", writer="edgebench.export.writers.tflite:TfliteWriter"),
-}
+FORMATS = {fmt: _info(CONTRACT[fmt.value]) for fmt in Format}
 
 FLOAT_PRECISIONS = (Precision.FP32, Precision.FP16)
 
@@ -98,14 +124,26 @@ def check_max_drop(value: float) -> float:
     return float(value)
 
 
-def tflite_available() -> bool:
-    import importlib.util
+def available(fmt: Format) -> bool:
+    """Whether this host has what the format's writer imports."""
+    return all(importlib.util.find_spec(m) is not None for m in FORMATS[fmt].requires)
 
-    return all(importlib.util.find_spec(m) is not None for m in ("onnx2tf", "tensorflow", "tf_keras"))
+
+def tflite_available() -> bool:
+    return available(Format.TFLITE)
+
+
+def check_available(formats) -> None:
+    """Refuse, before any long work, a format whose writer cannot run here."""
+    for fmt in formats:
+        if not available(fmt):
+            raise EdgebenchError(f"{fmt.value} export needs {', '.join(FORMATS[fmt].requires)}: "
+                                 f"{FORMATS[fmt].install}, or export with --format onnx")
 
 
 def default_formats() -> Tuple[Format, ...]:
-    return (Format.ONNX, Format.TFLITE) if tflite_available() else (Format.ONNX,)
+    """Every format this host can write, in the table's order."""
+    return tuple(fmt for fmt in Format if available(fmt))
 
 
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
@@ -164,6 +202,10 @@ class ExportSpec:
     eval_size: int = 500
     opset: int = 18
     seed: int = 0
+
+    def layout_for(self, fmt: Format) -> Layout:
+        """The input layout of `fmt`'s artifacts: `layout` where the format offers it, else its only one."""
+        return self.layout if self.layout in FORMATS[fmt].layouts else FORMATS[fmt].layouts[0]
 
     def precisions_for(self, fmt: Format) -> Tuple[Precision, ...]:
         if fmt == Format.ONNX and fmt not in self.formats:

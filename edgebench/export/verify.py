@@ -9,6 +9,8 @@ from typing import Optional
 
 import numpy as np
 
+from device_agent.backends.onnxruntime_backend import create_session
+
 
 @dataclass(frozen=True, kw_only=True)
 class Agreement:
@@ -38,8 +40,14 @@ class Agreement:
                 for k, v in asdict(self).items()}
 
 
+def top1(logits: np.ndarray, labels: np.ndarray) -> float:
+    """The share of rows whose largest logit is at their label (or at the reference's top class, given its
+    logits' argmax): top-1 accuracy and top-1 agreement, the host's one rule for both."""
+    return float((np.asarray(logits).argmax(1) == np.asarray(labels)).mean())
+
+
 def compare(logits: np.ndarray, reference: np.ndarray, labels: Optional[np.ndarray], reference_name: str) -> Agreement:
-    predicted, expected = logits.argmax(1), reference.argmax(1)
+    expected = reference.argmax(1)
     has_labels = labels is not None and len(labels) == len(logits)
     with np.errstate(invalid="ignore"):
         diff = np.abs(logits.astype(np.float64) - reference.astype(np.float64))
@@ -47,16 +55,16 @@ def compare(logits: np.ndarray, reference: np.ndarray, labels: Optional[np.ndarr
     scale = float(np.abs(reference.astype(np.float64)).max())
     return Agreement(
         reference=reference_name, count=int(len(logits)),
-        top1_agreement=float((predicted == expected).mean()),
+        top1_agreement=top1(logits, expected),
         max_abs_diff=max_abs_diff,
         relative_diff=max_abs_diff / scale if scale > 0 else max_abs_diff,
-        accuracy=float((predicted == labels).mean()) if has_labels else None,
-        reference_accuracy=float((expected == labels).mean()) if has_labels else None,
+        accuracy=top1(logits, labels) if has_labels else None,
+        reference_accuracy=top1(reference, labels) if has_labels else None,
     )
 
 
 def torch_logits(module, inputs: np.ndarray, batch_size: int = 128) -> np.ndarray:
-    import torch
+    import torch  # heavy: imported only where a torch model is run
 
     outputs = []
     with torch.no_grad():
@@ -67,12 +75,9 @@ def torch_logits(module, inputs: np.ndarray, batch_size: int = 128) -> np.ndarra
 
 def onnx_logits(path: Path, inputs: np.ndarray, batch_size: int = 128, threads: int = 0) -> np.ndarray:
     """ONNX Runtime's outputs; a model with a fixed batch size is fed in steps of it, the last one padded."""
-    import onnxruntime as ort
+    import onnxruntime as ort  # the host extra's runtime: imported where a model is run
 
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.log_severity_level = 3
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    session = create_session(ort, path, threads)
     name = session.get_inputs()[0].name
     fixed_batch = session.get_inputs()[0].shape[0]
     step = fixed_batch if isinstance(fixed_batch, int) and fixed_batch > 0 else batch_size

@@ -10,14 +10,12 @@ minor 2) have no interval."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from device_agent import stats
-
-if TYPE_CHECKING:  # rows are only read here; table.py uses this module for its speedup verdicts
-    from edgebench.report.table import Row
+from edgebench.report.row import Row
 
 BOOTSTRAP_RESAMPLES = 4000
 BOOTSTRAP_SEED = 0

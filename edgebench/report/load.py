@@ -13,10 +13,10 @@ from typing import Callable, Dict, List, Sequence
 
 from device_agent import RESULT_SCHEMA_VERSION
 from device_agent.fileio import non_finite_key
+from device_agent.schema import RESULT_KIND
 from edgebench.errors import EdgebenchError
 from edgebench.export.manifest import validate
 
-RESULT_KIND = "edgebench.result"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -53,25 +53,45 @@ def load_results(inputs: Sequence[str],
     for path in _candidates(inputs):
         try:
             data = path.read_bytes()
-            document = json.loads(data.decode("utf-8"))
-        except (OSError, ValueError) as exc:
+            document = parse_result(data, str(path))
+        except (OSError, NotAResult) as exc:
             if path in explicit:
-                raise EdgebenchError(f"{path} is not valid JSON: {exc}") from None
-            continue
-        if not isinstance(document, dict) or document.get("kind") != RESULT_KIND:
-            if path in explicit:
-                raise EdgebenchError(f"{path} is not an edgebench result (kind '{RESULT_KIND}')")
+                raise EdgebenchError(str(exc) if isinstance(exc, NotAResult) else f"{path}: {exc}") from None
             continue  # manifests and other JSON files inside a results folder
         digest = hashlib.sha256(data).hexdigest()
         if digest in seen:
             on_duplicate(path, seen[digest])
             continue
         seen[digest] = path
-        check_result(document, str(path))
         results.append(LoadedResult(path=path, document=document, sha256=digest))
     if not results:
         raise EdgebenchError(f"no edgebench results found in {', '.join(inputs)}")
     return results
+
+
+class NotAResult(EdgebenchError):
+    """The bytes hold no edgebench result at all: not JSON, or a document of another kind."""
+
+
+def parse_result(data: bytes, where: str) -> Dict:
+    """The one reader of a result: JSON, its kind, its version and the schema (`check_result`)."""
+    try:
+        document = json.loads(data.decode("utf-8"))
+    except ValueError as exc:
+        raise NotAResult(f"{where} is not valid JSON: {exc}") from None
+    if not isinstance(document, dict) or document.get("kind") != RESULT_KIND:
+        raise NotAResult(f"{where} is not an edgebench result (kind '{RESULT_KIND}')")
+    check_result(document, where)
+    return document
+
+
+def read_result(path: Path) -> Dict:
+    """The result in file `path`, checked as `parse_result` does; one EdgebenchError naming the file if not."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise EdgebenchError(f"{path} cannot be read: {exc.strerror or exc}") from None
+    return parse_result(data, str(path))
 
 
 def check_result(document: Dict, where: str) -> None:

@@ -7,70 +7,17 @@ reference."""
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from device_agent.formats import FORMATS
 from edgebench.errors import EdgebenchError
 from edgebench.report.intervals import compare
 from edgebench.report.load import LoadedResult
+from edgebench.report.row import Row
 
-FORMAT_PREFERENCE = ("onnx", "tflite")  # the reference within a model: its fp32 ONNX, else its fp32 TFLite
-
-
-@dataclass(frozen=True, kw_only=True)
-class Row:
-    device: str
-    model: str
-    artifact: str
-    format: str
-    precision: str
-    threads: int
-    size_mib: Optional[float]
-    accuracy: Optional[float]  # percent
-    eval_count: Optional[int]
-    p50_ms: float
-    p90_ms: float
-    cv: Optional[float]
-    runs: int
-    peak_rss_mb: Optional[float]
-    source: str
-    params: Optional[int] = None
-    macs: Optional[int] = None
-    export_agreement: Optional[float] = None  # percent, measured by export on the host
-    eval_sha256: Optional[str] = None
-    flags: Tuple[str, ...] = ()
-    baseline: Optional[str] = None
-    drop_pp: Optional[float] = None
-    speedup: Optional[float] = None
-    size_ratio: Optional[float] = None
-    memory_ratio: Optional[float] = None
-    baseline_model: Optional[str] = None
-    emulated: bool = False
-    eval_limit: Optional[int] = None
-    # Schema minor 2: the configuration (artifact and setting), the p50's 95 % interval over rounds, the
-    # agent's stability verdict, and the round medians the comparisons are made from.
-    config: Optional[str] = None
-    setting: Optional[str] = None  # the setting as sorted JSON: rows of one artifact differ by it in a sweep
-    p50_ci95: Optional[Tuple[float, float]] = None
-    ci_half_width_pct: Optional[float] = None
-    stability: Optional[str] = None
-    stability_reason: Optional[str] = None
-    rounds_ms: Tuple[float, ...] = ()
-    interleaved: Optional[bool] = None
-    speedup_verdict: Optional[str] = None  # this row against the reference: faster, slower or indistinguishable
-
-    def as_dict(self) -> Dict:
-        return asdict(self)
-
-    @property
-    def label(self) -> str:
-        """The configuration where the agent named one (artifact and setting), else the artifact."""
-        return self.config or self.artifact
-
-    @property
-    def domain(self) -> Tuple:
-        """Rows with the same domain may be compared: same evaluation set, both real or both emulated."""
-        return (self.eval_sha256, self.eval_limit, self.emulated)
+# The reference within a model: its fp32 artifact of the first format it has, in the contract table's order.
+FORMAT_PREFERENCE = tuple(FORMATS)
 
 
 @dataclass(frozen=True, kw_only=True)

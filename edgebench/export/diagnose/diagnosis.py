@@ -15,6 +15,8 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 import numpy as np
 
 import edgebench.export.diagnose.onnx_tensors as onnx_tensors
+import edgebench.export.diagnose.tflite_tensors as tflite_tensors
+from device_agent.formats import format_for_path, suffixes
 from edgebench.errors import EdgebenchError
 from edgebench.export.diagnose.match import TensorMatch, match_tensors
 from edgebench.export.diagnose.onnx_tensors import OnnxGraph
@@ -27,7 +29,7 @@ DEFAULT_TOLERANCE = {Precision.FP32: 1e-3, Precision.FP16: 2e-2, Precision.DYNAM
 # Where an error shrinks below the tolerance further down, it counts as gone only below this fraction of the
 # tolerance: float artifacts sit far below it, quantized ones carry a rounding error from the first layer on.
 RECOVERY_FLOOR = {Precision.FP32: 0.1, Precision.FP16: 0.1, Precision.DYNAMIC: 0.5, Precision.INT8: 0.5}
-ARTIFACT_SUFFIXES = (".tflite", ".onnx")
+ARTIFACT_SUFFIXES = suffixes()  # the contract table's formats
 
 
 def first_divergence(onnx_path: Path, artifact_path: Path, inputs_nchw: np.ndarray, *,
@@ -59,7 +61,7 @@ def diagnose_many(onnx_path: Path, artifacts: Sequence[Tuple[Path, Union[str, La
         raise EdgebenchError(f"tolerance {tolerance} is out of range: give a number above 0")
     artifacts = [(Path(path), _layout(layout)) for path, layout in artifacts]
     for path, _ in artifacts:
-        if path.suffix not in ARTIFACT_SUFFIXES:
+        if format_for_path(path.name) is None:
             raise EdgebenchError(f"{path.name}: unknown artifact type '{path.suffix}': give a "
                                  f"{' or '.join(ARTIFACT_SUFFIXES)} file")
     reference_model = onnx_tensors.load_model(Path(onnx_path))
@@ -84,10 +86,8 @@ def _layout(layout: Union[str, Layout]) -> Layout:
 def _artifact_tensors(path: Path, layout: Layout, images: np.ndarray):
     """name -> stacked tensor, the precision read from the file, and the tensors that keep each reference name
     (None: pair by value alone)."""
-    if path.suffix == ".tflite":
-        from edgebench.export.diagnose.tflite_tensors import run_intermediates
-
-        tensors = run_intermediates(path, images, layout)
+    if format_for_path(path.name).graph == "tflite":
+        tensors = tflite_tensors.run_intermediates(path, images, layout)
         return tensors.values, tensors.precision, None
     model = onnx_tensors.load_model(path)
     graph = onnx_tensors.read_graph(path, model)

@@ -12,6 +12,7 @@ from typing import Dict, FrozenSet, List, Optional, Tuple
 
 import numpy as np
 
+from device_agent.backends.onnxruntime_backend import create_session
 from edgebench.errors import EdgebenchError
 
 # The dynamo exporter records the module path of every node under this key; the legacy exporter puts it in the
@@ -78,7 +79,7 @@ def source_layer(node, initializers: FrozenSet[str] = frozenset()) -> Optional[s
 
 
 def load_model(path: Path):
-    import onnx
+    import onnx  # the host extra's graph library: imported where a graph is read
 
     path = Path(path)
     if not path.is_file():
@@ -90,7 +91,7 @@ def load_model(path: Path):
 
 
 def read_graph(path: Path, model=None) -> OnnxGraph:
-    import onnx
+    import onnx  # the host extra's graph library: imported where a graph is read
 
     model = model if model is not None else load_model(path)
     initializers = frozenset(init.name for init in model.graph.initializer)
@@ -173,8 +174,8 @@ def _ancestors_of_outputs(nodes, outputs) -> set:
 
 def run_intermediates(model, graph: OnnxGraph, inputs_nchw: np.ndarray) -> Dict[str, np.ndarray]:
     """Every compared tensor for each image, stacked: name -> [N, *tensor shape], as float32."""
-    import onnx
-    import onnxruntime as ort
+    import onnx  # the host extra's graph library and runtime: imported where a graph is run
+    import onnxruntime as ort  # (see above)
 
     exposed = onnx.ModelProto()
     exposed.CopyFrom(model)
@@ -182,12 +183,9 @@ def run_intermediates(model, graph: OnnxGraph, inputs_nchw: np.ndarray) -> Dict[
     names = [name for name in graph.float_types if name not in present]
     exposed.graph.output.extend(onnx.helper.make_tensor_value_info(name, graph.float_types[name], None)
                                 for name in names)
-    options = ort.SessionOptions()
-    # fusions would hide the very tensors compared here (and change nothing the model means)
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    options.log_severity_level = 3
     try:
-        session = ort.InferenceSession(exposed.SerializeToString(), options, providers=["CPUExecutionProvider"])
+        # fusions would hide the very tensors compared here (and change nothing the model means)
+        session = create_session(ort, exposed.SerializeToString(), graph_optimization="disable")
     except Exception as exc:
         raise EdgebenchError(f"ONNX Runtime cannot load {graph.path.name}: {_first_line(exc)}") from None
     wanted = [output.name for output in session.get_outputs() if output.name in graph.float_types]

@@ -16,6 +16,7 @@ import numpy as np
 
 from edgebench.errors import EdgebenchError
 from edgebench.export.spec import Layout, Precision
+from edgebench.export.tflite.quiet import native_output_silenced
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -25,8 +26,6 @@ class TfliteTensors:
 
 
 def _interpreter(path: Path):
-    from edgebench.export.tflite.quiet import native_output_silenced
-
     try:
         from ai_edge_litert.interpreter import Interpreter, OpResolverType
     except ImportError:

@@ -1,38 +1,6 @@
-"""One writer per export format, named in the `FORMATS` table; the pipeline wraps each write once."""
+"""One writer per export format, named in the `FORMATS` table; the pipeline wraps each write once. The interface
+and the registry are in `base`, which the writer modules import (no cycle through this package)."""
 
-from __future__ import annotations
+from edgebench.export.writers.base import ArtifactWriter, Log, Written, open_writer
 
-import importlib
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Callable, Optional, Protocol
-
-import numpy as np
-
-from edgebench.export.context import ExportContext
-from edgebench.export.spec import FORMATS, Format, Precision
-
-Log = Callable[[str], None]
-
-
-@dataclass(frozen=True, kw_only=True)
-class Written:
-    """An artifact file as written: its input/output contract and how it was quantized."""
-
-    input: dict
-    output: dict
-    quantization: Optional[dict]
-
-
-class ArtifactWriter(Protocol):
-    def write(self, precision: Precision, path: Path) -> Written: ...
-
-    def logits(self, path: Path, inputs_nchw: np.ndarray) -> np.ndarray: ...
-
-    def close(self) -> None: ...
-
-
-def open_writer(fmt: Format, context: ExportContext, work: Path, log: Log) -> ArtifactWriter:
-    """The format's writer from the table; heavy converters are imported only here."""
-    module_name, class_name = FORMATS[fmt].writer.split(":")
-    return getattr(importlib.import_module(module_name), class_name)(context, work, log)
+__all__ = ["ArtifactWriter", "Log", "Written", "open_writer"]

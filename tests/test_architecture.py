@@ -1,0 +1,221 @@
+"""Guards of the architecture that docs/architecture.md describes: the import graph has no cycle (function-level
+imports included), function-level imports guard only heavy or optional modules, no function is long, and every
+registry matches the choices its spec offers."""
+
+import ast
+import functools
+from pathlib import Path
+from typing import Dict, Iterator, List, Set, Tuple
+
+import pytest
+
+from tests.conftest import ROOT
+
+PACKAGES = ("edgebench", "device_agent")
+# What a function-level import may guard: heavy or optional modules (torch, TensorFlow, onnx2tf, a runtime or an
+# extra), imported only where they are used.
+HEAVY = frozenset({"torch", "torchvision", "tensorflow", "tf_keras", "onnx2tf", "onnx", "onnxruntime", "onnxsim",
+                   "onnxslim", "ai_edge_litert", "tflite_runtime", "matplotlib", "plotly", "ray", "fastapi",
+                   "uvicorn", "sqlalchemy", "alembic", "httpx", "psycopg", "selenium", "jsonschema", "yaml", "psutil",
+                   "onnxscript", "PIL", "scipy", "sklearn", "click", "numpy"})
+MAX_FUNCTION_LINES = 60
+
+
+@functools.lru_cache(maxsize=None)
+def parsed(path: Path) -> ast.Module:
+    return ast.parse(path.read_text(), str(path))
+
+
+@functools.lru_cache(maxsize=None)
+def function_nodes(path: Path) -> frozenset:
+    """The ids of every node inside a function of the file."""
+    return frozenset(id(node) for fn in ast.walk(parsed(path)) if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef))
+                     for node in ast.walk(fn) if node is not fn)
+
+
+@functools.lru_cache(maxsize=None)
+def modules() -> Dict[str, Path]:
+    found = {}
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            parts = list(path.relative_to(ROOT).with_suffix("").parts)
+            if parts[-1] == "__init__":
+                parts = parts[:-1]
+            found[".".join(parts)] = path
+    return found
+
+
+def _resolve(name: str, known: Dict[str, Path]) -> List[str]:
+    """`name` and the packages above it that are ours: what importing it runs."""
+    parts = name.split(".")
+    return [".".join(parts[:i]) for i in range(1, len(parts) + 1) if ".".join(parts[:i]) in known]
+
+
+def imports(module: str, path: Path, known: Dict[str, Path]) -> Iterator[Tuple[str, int, bool]]:
+    """(imported module of ours, line, at function level) for every import statement in the file."""
+    tree, nested = parsed(path), function_nodes(path)
+    is_package = path.name == "__init__.py"
+    for node in ast.walk(tree):
+        names: List[str] = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = module.split(".")[:len(module.split(".")) - node.level + (1 if is_package else 0)]
+                base = ".".join(anchor + ([base] if base else []))
+            names = [f"{base}.{alias.name}" if f"{base}.{alias.name}" in known else base for alias in node.names]
+        for name in names:
+            yield name, node.lineno, id(node) in nested
+
+
+def graph() -> Dict[str, Set[str]]:
+    known = modules()
+    edges: Dict[str, Set[str]] = {name: set() for name in known}
+    for module, path in known.items():
+        own = {".".join(module.split(".")[:i]) for i in range(1, len(module.split(".")) + 1)}
+        for name, _, _ in imports(module, path, known):
+            edges[module].update(target for target in _resolve(name, known) if target not in own)
+    return edges
+
+
+def find_cycle(edges: Dict[str, Set[str]]) -> List[str]:
+    state: Dict[str, int] = {}
+    stack: List[str] = []
+
+    def visit(node: str) -> List[str]:
+        state[node] = 1
+        stack.append(node)
+        for target in sorted(edges[node]):
+            if state.get(target) == 1:
+                return stack[stack.index(target):] + [target]
+            if target not in state:
+                found = visit(target)
+                if found:
+                    return found
+        stack.pop()
+        state[node] = 2
+        return []
+
+    for node in sorted(edges):
+        if node not in state:
+            found = visit(node)
+            if found:
+                return found
+    return []
+
+
+def test_the_cycle_finder_finds_a_cycle():
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": set()}) == []
+
+
+def test_no_import_cycle_lazy_ones_included():
+    edges = graph()
+    assert len(edges) > 150 and "device_agent.formats" in edges["edgebench.export.spec"]
+    assert find_cycle(edges) == []
+
+
+def test_the_agent_imports_nothing_of_edgebench():
+    known = modules()
+    for module, path in known.items():
+        if module.startswith("device_agent"):
+            leaked = [f"{name} (line {line})" for name, line, _ in imports(module, path, known)
+                      if name.split(".")[0] == "edgebench"]
+            assert leaked == [], f"{module} imports {leaked}"
+
+
+# Modules held to the import rule in full: a function-level import names a heavy or optional module and says so
+# in a comment (on its line or the one above), or sits in a `try` that handles its ImportError.
+STRICT = ("device_agent/formats.py", "device_agent/runner.py", "device_agent/configs.py", "device_agent/measure.py",
+          "device_agent/device_info.py", "device_agent/stats.py", "device_agent/profiling.py",
+          "device_agent/bundle.py", "device_agent/schema.py", "device_agent/fileio.py", "device_agent/backends",
+          "edgebench/devices/bench.py", "edgebench/devices/local.py", "edgebench/devices/remote.py",
+          "edgebench/devices/spec.py", "edgebench/devices/deploy.py", "edgebench/report/table.py",
+          "edgebench/report/load.py", "edgebench/report/writers.py", "edgebench/report/html.py",
+          "edgebench/report/profile.py", "edgebench/report/row.py", "edgebench/export/spec.py",
+          "edgebench/export/diagnose", "edgebench/export/manifest.py", "edgebench/export/writers/base.py",
+          "edgebench/fileio.py")
+
+
+def _function_imports(path: Path) -> Iterator[Tuple[ast.stmt, bool]]:
+    """Each import inside a function, and whether a `try` around it handles ImportError."""
+    tree = parsed(path)
+    guarded = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Try) and any(
+                isinstance(h.type, ast.Name) and h.type.id in ("ImportError", "ModuleNotFoundError")
+                for h in node.handlers):
+            guarded.update(id(inner) for statement in node.body for inner in ast.walk(statement))
+    for fn in ast.walk(tree):
+        if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            for node in ast.walk(fn):
+                if isinstance(node, (ast.Import, ast.ImportFrom)):
+                    yield node, id(node) in guarded
+
+
+def test_function_level_imports_guard_only_heavy_modules():
+    files = [p for entry in STRICT for p in ((ROOT / entry).rglob("*.py") if (ROOT / entry).is_dir()
+                                             else [ROOT / entry])]
+    assert len(files) > 30
+    wrong = []
+    for path in files:
+        lines = path.read_text().splitlines()
+        for node, guarded in _function_imports(path):
+            name = node.names[0].name if isinstance(node, ast.Import) else (node.module or "")
+            said = "#" in lines[node.lineno - 1] or lines[node.lineno - 2].strip().startswith("#")
+            if name.split(".")[0] in PACKAGES or not (guarded or (name.split(".")[0] in HEAVY and said)):
+                wrong.append(f"{path.relative_to(ROOT)}:{node.lineno} {name}")
+    assert wrong == []
+
+
+# Owned elsewhere and still to be shortened: `train` and `choose_mix` (issue of their own).
+LONG_ALLOWED = {("edgebench/train/trainer.py", "train"), ("edgebench/export/tflite/mixed.py", "choose_mix")}
+
+
+def test_no_function_is_over_sixty_lines():
+    long = []
+    for module, path in modules().items():
+        for fn in ast.walk(parsed(path)):
+            if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)) and fn.end_lineno - fn.lineno + 1 > \
+                    MAX_FUNCTION_LINES and (str(path.relative_to(ROOT)), fn.name) not in LONG_ALLOWED:
+                long.append(f"{path.relative_to(ROOT)}:{fn.lineno} {fn.name} ({fn.end_lineno - fn.lineno + 1} lines)")
+    assert long == []
+
+
+def test_registries_equal_the_choices_they_offer():
+    """The recipes of docs/architecture.md stay true: each registry is what its spec and command line offer."""
+    from device_agent.backends.base import BACKENDS
+    from device_agent.cli import build_parser
+    from device_agent.formats import FORMATS as CONTRACT
+    from edgebench.export.spec import FORMATS, WRITERS, Format
+    from edgebench.models.variants.kinds import BLOCK_KINDS, LAYER_KINDS
+
+    assert list(CONTRACT) == [f.value for f in Format] == [f.value for f in FORMATS] == list(WRITERS)
+    backend_help = next(a.help for a in build_parser()._subparsers._group_actions[0].choices["run"]._actions
+                        if "--backend" in a.option_strings)
+    assert all(name in backend_help for name in BACKENDS) and set(BACKENDS) == {*{r.runtime for r in CONTRACT.values()},
+                                                                                  "null"}
+    pytest.importorskip("torch")
+    from edgebench.models.variants.resnet import BLOCKS
+    from edgebench.models.variants.vgg import LAYERS
+
+    assert set(BLOCK_KINDS) == set(BLOCKS) and set(LAYER_KINDS) == set(LAYERS)
+
+
+def test_every_file_the_architecture_page_names_exists():
+    page = (ROOT / "docs" / "architecture.md").read_text()
+    import re
+
+    named = set(re.findall(r"`((?:edgebench|device_agent|tests|bench|docs)/[A-Za-z0-9_./*-]+)`", page))
+    assert len(named) >= 30
+    missing = sorted(name for name in named if not (ROOT / name.rstrip("/")).exists() and "*" not in name
+                     and "NAME" not in name)
+    assert missing == []
+
+
+def test_the_architecture_page_is_the_readmes_first_link():
+    import re
+
+    links = re.findall(r"\]\(([^)]+)\)", (ROOT / "README.md").read_text())
+    assert links[0] == "docs/architecture.md"
