@@ -89,7 +89,7 @@ def command(bundle, target, devices_file, results, **values) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def devices_command(devices_file, as_json) -> None:
     """List the devices file's devices and check each: reachable, Python, runtimes."""
-    from edgebench.devices.bench import INSTALL, PROBE, parse_probe, probe_local
+    from edgebench.devices.bench import MISSING_PACKAGES, PROBE, parse_probe, probe_local, runtimes_found
     from edgebench.devices.remote import Remote, quote
     from edgebench.devices.spec import load_devices
     from edgebench.errors import EdgebenchError
@@ -108,10 +108,9 @@ def devices_command(devices_file, as_json) -> None:
                     raise EdgebenchError(f"'{device.python}' does not run: install Python 3.9+ or set python")
                 probe = parse_probe(done.stdout, name)
             row["python"] = probe["python"]
-            row["runtimes"] = [m for m in ("onnxruntime", "ai_edge_litert", "tflite_runtime", "tensorflow")
-                               if probe["modules"][m]]
+            row["runtimes"] = runtimes_found(probe)
             if not probe["modules"]["numpy"] or not row["runtimes"]:
-                row["status"] = f"missing packages: {INSTALL['numpy']} onnxruntime ai-edge-litert"
+                row["status"] = f"missing packages: {MISSING_PACKAGES}"
         except EdgebenchError as exc:
             row["status"] = str(exc)
         rows.append(row)

@@ -3,7 +3,6 @@ agent on this machine, and tabulate sparsity against accuracy, size (raw and gzi
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
 
@@ -11,7 +10,8 @@ from edgebench.errors import EdgebenchError
 from edgebench.fileio import write_bytes, write_json, write_text
 from edgebench.prune.pipeline import read_summary
 from edgebench.report.budget import BudgetAnswer, Candidate, answer_within_budget
-from edgebench.report.writers import csv_text as table_csv, markdown_table, with_notes
+from edgebench.report.load import read_result
+from edgebench.report.writers import csv_text as table_csv, figure_png, markdown_table, with_notes
 
 COLUMNS = [("iteration", "it"), ("sparsity", "sparsity %"), ("params", "params"), ("macs", "MMACs"),
            ("fp32_accuracy", "fp32 acc %"), ("int8_accuracy", "int8 acc %"), ("fp32_mib", "fp32 MiB"),
@@ -41,7 +41,7 @@ def run_study(folder: Path, out: Path, *, formats=None, threads: int = 1, min_se
                                                    "--quiet"])
         if run.code != 0:
             raise EdgebenchError(f"the device agent failed on iteration {item['iteration']}: {run.last_line}")
-        rows.append(_row(item, read_manifest(bundle), json.loads(result_path.read_text())))
+        rows.append(_row(item, read_manifest(bundle), read_result(result_path)))
         log("  " + ", ".join(f"{title} {rows[-1][key]}" for key, title in COLUMNS[1:]))
     answer = study_answer(rows, max_drop) if max_drop is not None else None
     write_json(out / "pruning-study.json", {"model": summary["model"], "method": summary["spec"]["method"],
@@ -115,9 +115,7 @@ def csv_text(rows: Sequence[Dict]) -> str:
 
 
 def plot(rows: List[Dict], model: str, method: str) -> bytes:
-    import io
-
-    import matplotlib
+    import matplotlib  # the plots extra
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -139,7 +137,4 @@ def plot(rows: List[Dict], model: str, method: str) -> bytes:
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8)
     fig.suptitle(f"{model}: {method} pruning")
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return buffer.getvalue()
+    return figure_png(fig, dpi=110)

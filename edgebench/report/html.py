@@ -3,7 +3,6 @@ the sections on sustained runs, profiles and sensitivity where present, and the 
 
 from __future__ import annotations
 
-import base64
 import datetime as _dt
 import html
 from typing import Dict, List, Optional, Sequence
@@ -14,6 +13,7 @@ from edgebench.report.intervals import UNPAIRED_METHOD
 from edgebench.report.load import LoadedResult
 from edgebench.report.render import COLUMNS, SPEEDUP_LEGEND, _cell, answer_parts
 from edgebench.report.table import Failure, Row
+from edgebench.report.writers import html_figure, html_table
 
 TITLES = {
     "accuracy_vs_latency": "Accuracy against p50 latency",
@@ -40,12 +40,10 @@ def confidence_html(rows: Sequence[Row]) -> List[str]:
     if not rows:
         return []
     parts = ["<h2>Confidence and ranking</h2>", f"<p>{html.escape(ranking.EXPLANATION)}</p>"]
-    head = "".join(f"<th>{html.escape(title)}</th>" for title in ranking.HEADERS)
+    classes = ["text" if i in (0, 4, 5) else "num" for i in range(len(ranking.HEADERS))]
     for table in ranking.tables(rows):
-        body = "".join("<tr>" + "".join(f'<td class="{"text" if i in (0, 4, 5) else "num"}">{html.escape(cell)}</td>'
-                                        for i, cell in enumerate(line)) + "</tr>" for line in table.cells)
-        parts.append(f"<h3>{html.escape(table.title)}</h3><table class='ranking'><thead><tr>{head}</tr></thead>"
-                     f"<tbody>{body}</tbody></table>")
+        parts.append(f"<h3>{html.escape(table.title)}</h3>"
+                     + html_table(ranking.HEADERS, table.cells, css_class="ranking", column_classes=classes))
         parts += [f"<p class='verdict'>{html.escape(note)}</p>" for note in table.notes]
     across = ranking.cross_result_lines(rows)
     if across:
@@ -56,12 +54,10 @@ def confidence_html(rows: Sequence[Row]) -> List[str]:
 
 def render_html(rows: Sequence[Row], failures: Sequence[Failure], answers: Sequence[DeviceAnswer],
                 plots: Dict[str, bytes], results: Sequence[LoadedResult] = (), out_dir: Optional[str] = None) -> str:
-    head = "".join(f"<th>{html.escape(title)}</th>" for _, title, _ in COLUMNS)
-    body = []
-    for row in rows:
-        cells = "".join(f'<td class="{"text" if i < 3 else "num"}">{html.escape(_cell(row, key, fmt))}</td>'
-                        for i, (key, _, fmt) in enumerate(COLUMNS))
-        body.append(f'<tr class="{"flagged" if row.flags else ""}">{cells}</tr>')
+    results_table = html_table([title for _, title, _ in COLUMNS],
+                               [[_cell(row, key, fmt) for key, _, fmt in COLUMNS] for row in rows], table_id="results",
+                               column_classes=["text" if i < 3 else "num" for i in range(len(COLUMNS))],
+                               row_classes=["flagged" if row.flags else "" for row in rows])
     parts = [
         "<!DOCTYPE html><html><head><meta charset='utf-8'><title>edgebench report</title>",
         f"<style>{STYLE}</style></head><body>",
@@ -74,7 +70,7 @@ def render_html(rows: Sequence[Row], failures: Sequence[Failure], answers: Seque
         extra = "".join(f"<br><small>{html.escape(part)}</small>" for part in rest)
         parts.append(f"<p class='answer'>Within {answer.max_drop_pp} pp on <b>{html.escape(answer.device)}</b>: "
                      f"{html.escape(first)}.{extra}</p>")
-    parts.append(f"<table id='results'><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>")
+    parts.append(results_table)
     if any(row.speedup_verdict == "indistinguishable" for row in rows):
         parts.append(f"<p><small>{html.escape(SPEEDUP_LEGEND)}</small></p>")
     notes = [f"{r.device} {r.model} {r.label}: {flag}" for r in rows for flag in r.flags]
@@ -84,10 +80,8 @@ def render_html(rows: Sequence[Row], failures: Sequence[Failure], answers: Seque
     parts += confidence_html(rows)
     parts += sections.html_parts(results, out_dir)
     parts.append("<h2>Plots</h2>")
-    for name, png in plots.items():
-        data = base64.b64encode(png).decode("ascii")
-        parts.append(f"<figure id='{name}'><img alt='{TITLES.get(name, name)}' src='data:image/png;base64,{data}'>"
-                     f"<figcaption>{TITLES.get(name, name)}</figcaption></figure>")
+    parts += [html_figure(png, TITLES.get(name, name), TITLES.get(name, name), figure_id=name)
+              for name, png in plots.items()]
     # Marks on <body> how many plots the browser decoded: lets automation check the page really rendered.
     parts.append("<script>window.addEventListener('load', function () { var ok = 0; "
                  "document.querySelectorAll('figure img').forEach(function (i) { if (i.complete && i.naturalWidth > 0) "

@@ -3,11 +3,11 @@ distributions per artifact, and p50 per device when several devices are present.
 
 from __future__ import annotations
 
-import io
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from edgebench.report.pareto import pareto_front
 from edgebench.report.table import Row
+from edgebench.report.writers import figure_png
 
 
 def _figure():
@@ -20,10 +20,7 @@ def _figure():
 
 
 def _png(fig) -> bytes:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    _figure().close(fig)
-    return buffer.getvalue()
+    return figure_png(fig, dpi=110)
 
 
 def accuracy_scatter(rows: Sequence[Row], cost: Callable[[Row], Optional[float]], label: str, log_x: bool) -> bytes:

@@ -181,12 +181,10 @@ def html(results: Sequence, out_dir=None) -> str:
     for document, run in profiled_runs(results):
         if not run["profile"].get("available"):
             continue
-        cells = "".join(f"<tr><td class='text'>{html_text.escape(name)}</td><td class='text'>{html_text.escape(ops)}"
-                        f"</td><td>{ms:.3f}</td><td>{pct(share)}</td></tr>"
-                        for name, ops, ms, share in top_layers(run["profile"]))
-        parts.append(f"<h3>{html_text.escape(' '.join(label(document, run)))}</h3><table class='profile-layers'>"
-                     "<thead><tr><th>layer</th><th>op types</th><th>ms</th><th>share</th></tr></thead>"
-                     f"<tbody>{cells}</tbody></table>")
+        layers = [[name, ops, f"{ms:.3f}", pct(share)] for name, ops, ms, share in top_layers(run["profile"])]
+        parts.append(f"<h3>{html_text.escape(' '.join(label(document, run)))}</h3>"
+                     + html_table(("layer", "op types", "ms", "share"), layers, css_class="profile-layers",
+                                  column_classes=("text", "text", "", "")))
     if findings:
         parts.append("<h3>Why int8 is not faster</h3><ul id='int8-reasons'>" +
                      "".join(f"<li>{html_text.escape(who)}: {html_text.escape(line)}</li>" for who, line in findings)
