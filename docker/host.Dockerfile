@@ -21,7 +21,9 @@ COPY pyproject.toml README.md ./
 COPY requirements/ requirements/
 COPY docker/wheels/ /tmp/wheels/
 # The CPU build of torch first, from PyTorch's CPU index: an unpinned torch would pull a multi-GB CUDA build.
-ARG TORCH_FROM="--index-url https://download.pytorch.org/whl/cpu"
+# TORCH_INDEX names that index (or a mirror of it); TORCH_FROM replaces the whole choice (a wheel on disk).
+ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
+ARG TORCH_FROM="--index-url ${TORCH_INDEX}"
 # TORCH_FROM holds several options: it must split into words.
 # hadolint ignore=SC2086,DL3013
 RUN pip install torch==2.13.0 ${TORCH_FROM} && rm -rf /tmp/wheels
