@@ -8,13 +8,16 @@ import hashlib
 import io
 import json
 import os
+import re
 import tarfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, List, Optional, Sequence, Tuple
 
+from edgebench.devices.bench import check_bundle, result_name
 from edgebench.errors import EdgebenchError
+from edgebench.fileio import write_json
 
 PREFIX = "fleet:"
 
@@ -58,7 +61,7 @@ class FleetClient:
                                   headers={"Authorization": f"Bearer {self.token}"})
 
     def call(self, method: str, path: str, expect=(200, 201), **kwargs):
-        import httpx
+        import httpx  # the server extra, as above
 
         try:
             response = self._http.request(method, path, **kwargs)
@@ -165,10 +168,6 @@ class FleetTransport:
     def measure(self, bundle: Path, agent_args: Sequence[str], artifacts: Optional[Sequence[str]], results: Path,
                 log: Callable[[str], None], keep_failed: bool) -> Tuple[Path, dict, float]:
         """(result path, result, seconds the device ran the job); the result lands where a local run's would."""
-        import re
-
-        from edgebench.devices.bench import check_bundle, result_name
-
         check_bundle(Path(bundle), artifacts)
         bundle = Path(bundle).resolve()
         final = Path(results) / re.sub(r"[^A-Za-z0-9._-]+", "_", self.name) / result_name(bundle, self.name)
@@ -185,8 +184,6 @@ class FleetTransport:
 
 
 def _fetch_result(client: FleetClient, job: dict, final: Path) -> Optional[dict]:
-    from edgebench.fileio import write_json
-
     if not job.get("result_sha256"):
         return None
     result = json.loads(client.call("GET", f"/api/v1/blobs/{job['result_sha256']}").content)

@@ -10,11 +10,13 @@ from typing import Optional, Tuple
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy import select
 
 from edgebench.errors import EdgebenchError
 from edgebench.fleet import auth, pages, routes_blobs, routes_device, routes_host
 from edgebench.fleet.blobs import BlobError, BlobStore
 from edgebench.fleet.context import Fleet
+from edgebench.fleet.db import Token, database_url, make_engine, migrate, sessions
 from edgebench.fleet.jobs import Conflict, FleetSettings
 from edgebench.fleet.limits import BodyLimit
 
@@ -76,10 +78,6 @@ def create_app(fleet: Fleet):
 
 def open_fleet(data_dir: Path, db: Optional[str], settings: FleetSettings) -> Tuple[Fleet, Optional[str]]:
     """The data folder's fleet, its schema migrated; the admin token when this start created it (else None)."""
-    from sqlalchemy import select
-
-    from edgebench.fleet.db import Token, database_url, make_engine, migrate, sessions
-
     url = database_url(db, data_dir)  # a bad --db is refused before anything is written
     data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(url)

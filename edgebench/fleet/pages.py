@@ -9,6 +9,7 @@ import html
 import json
 import time
 from typing import Iterator, List, Optional, Sequence
+from pathlib import Path
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
@@ -20,6 +21,9 @@ from edgebench.fleet import auth, jobs
 from edgebench.fleet.context import COOKIE, bearer, fleet_of
 from edgebench.fleet.db import Device, Job
 from edgebench.fleet.routes_host import device_view, job_and_device
+from edgebench.report import build_rows
+from edgebench.report.html import render_html
+from edgebench.report.load import LoadedResult
 
 router = APIRouter()
 VIEWERS = ("admin", "submit")
@@ -153,12 +157,6 @@ def job_report(job_id: int, request: Request):
 
 def render_result(data: bytes, sha256: str) -> str:
     """The report's own HTML for one result (its table, flags, confidence and sections; no plots)."""
-    from pathlib import Path
-
-    from edgebench.report import build_rows
-    from edgebench.report.html import render_html
-    from edgebench.report.load import LoadedResult
-
     loaded = LoadedResult(path=Path(f"{sha256}.json"), document=json.loads(data.decode("utf-8")), sha256=sha256)
     rows, failures = build_rows([loaded])
     return render_html(rows, failures, [], {}, results=[loaded])

@@ -6,11 +6,10 @@ import json
 
 from edgebench.errors import EdgebenchError
 from edgebench.fleet.blobs import BlobStore
+from edgebench.report.load import RESULT_KIND, check_result
 
 
 def check_result_blob(blobs: BlobStore, sha256: str, device_name: str) -> dict:
-    from edgebench.report.load import RESULT_KIND, check_result
-
     data = blobs.read(sha256)
     if data is None:
         raise EdgebenchError(f"result {sha256} was not uploaded: PUT it to /api/v1/blobs/{sha256} first")

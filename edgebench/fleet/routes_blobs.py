@@ -3,7 +3,10 @@ has one, GET reads one. A device reads only the bundle of the job it holds."""
 
 from __future__ import annotations
 
+import time
+
 from fastapi import APIRouter, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
 
 from edgebench.fleet import auth, jobs
@@ -27,8 +30,6 @@ def _check(request: Request, sha256: str, roles) -> auth.Caller:
 
 @router.put("/blobs/{sha256}")
 async def put_blob(sha256: str, request: Request) -> Response:
-    from fastapi.concurrency import run_in_threadpool
-
     fleet = fleet_of(request)
     fleet.blobs.path(sha256)
     await run_in_threadpool(_authorise_upload, request)
@@ -44,8 +45,6 @@ def _authorise_upload(request: Request) -> None:
 
 
 def _record(fleet, sha256: str, size: int) -> None:
-    import time
-
     with fleet.sessions.begin() as session:
         if session.get(Blob, sha256) is None:
             session.add(Blob(sha256=sha256, size=size, created_at=time.time()))

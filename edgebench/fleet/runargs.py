@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from typing import List
 
+from device_agent.cli import build_parser
+
 # Also refused by the agent itself (device_agent/work.py): a job never picks a path on the device.
 RESERVED = ("--out", "--resume", "--device-name", "--quiet", "--help", "-h")
 
 
 def run_options() -> List[str]:
-    from device_agent.cli import build_parser
-
     parser = build_parser()
     commands = next(action for action in parser._actions if action.dest == "command")
     return sorted(flag for flag in commands.choices["run"]._option_string_actions if flag not in RESERVED)

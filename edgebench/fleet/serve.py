@@ -6,14 +6,13 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from edgebench.fileio import Terminated
+from edgebench.fleet.app import create_app, open_fleet
 from edgebench.fleet.jobs import FleetSettings
 
 
 def serve(*, data_dir: Path, db: Optional[str], host: str, port: int, settings: FleetSettings,
           log: Callable[[str], None] = print) -> None:
-    import uvicorn
-
-    from edgebench.fleet.app import create_app, open_fleet
+    import uvicorn  # the server extra's ASGI server, imported by this command only
 
     fleet, admin = open_fleet(data_dir, db, settings)
     if admin is not None:
