@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, Optional, Protocol, Tuple
 
+from edgebench.devices.fleet import FleetTransport
 from edgebench.errors import EdgebenchError, UnknownNameError
 
 Log = Callable[[str], None]
@@ -154,8 +155,6 @@ class FleetDevice:
     """A device of an `edgebench serve` fleet: `fleet:NAME` or `fleet:labels=A,B` (devices/fleet.py, over httpx)."""
 
     def __init__(self, target: str, devices_file: Optional[str]):
-        from edgebench.devices.fleet import FleetTransport
-
         self._transport = FleetTransport(target)
         self.name = self._transport.name
 
