@@ -66,7 +66,8 @@ def local(name: str, settings: Dict, max_drop: float, out: Path, checkpoint=None
     space = Space(formats=("onnx",), threads=(1, 2), graph_optimizations=("all", "basic", "disable"))
     source = ModelInput(checkpoint=checkpoint, eval_size=500, calibration_size=128, **settings)
     folder = out / name
-    shutil.rmtree(folder, ignore_errors=True)
+    for stale in ("cache/device", "grid", "winner"):  # the device is measured afresh; the host exports are kept
+        shutil.rmtree(folder / stale, ignore_errors=True)
     progress = progress_module.Progress(enabled=False)
     started = time.perf_counter()
     outcome = run_optimize(OptimizeSpec(source=source, max_drop=max_drop, budget_s=1800, space=space, out=folder),

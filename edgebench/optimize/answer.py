@@ -85,8 +85,13 @@ def answer_line(report: Dict, out: Path) -> str:
     layers = (f" ({mix['float_layers']} of {mix['quantizable_layers']} layers float)"
               if mix.get("float_layers") is not None and mix.get("quantizable_layers") else "")
     speed = decision["speedup"]
-    faster = (f"{speed['ratio']:.2f}x faster than fp32 [{speed['ratio_ci95'][0]:.2f}, {speed['ratio_ci95'][1]:.2f}]"
-              if speed else "fp32 itself")
+    interval = f"[{speed['ratio_ci95'][0]:.2f}, {speed['ratio_ci95'][1]:.2f}]" if speed else ""
+    if not speed:
+        faster = "the fp32 baseline itself"
+    elif speed["verdict"] == "slower":  # fp32 is the slower one: the winner is faster, separated
+        faster = f"{speed['ratio']:.2f}x faster than fp32 {interval}"
+    else:
+        faster = f"{speed['ratio']:.2f}x fp32's speed {interval}, not told apart from fp32"
     drop = entry["host"].get("drop_pp")
     figures = f"{faster}, {-drop:+.1f} pp, {entry['bytes'] / 2**20:.2f} MiB" if drop is not None else faster
     caveat = "" if decision["confirmed"] else " (not confirmed by the long run)"

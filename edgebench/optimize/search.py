@@ -40,7 +40,7 @@ class SearchSpec:
     objective: str = "latency"
     max_drop: float = 1.0
     stop_first: bool = False
-    top_k: int = 2  # candidates of each format that reach the settings sweep
+    top_k: int = 1  # candidates of each format that reach the settings sweep (the others inherit its setting)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -183,9 +183,17 @@ class Search:
         return self.decide([n for n in ranked if n in confirmed], confirmed, confirmed=True)
 
     def aligned(self, name: str, leader: Setting) -> Setting:
-        """The fastest setting of `name` measured with the leader's thread count, else its fastest."""
+        """The fastest setting of `name` measured with the leader's thread count; else, unswept, the leader's own
+        setting for its runtime (runtime settings act alike on one runtime's candidates) at the leader's threads."""
         same = [c for c in self.measured.get(name, []) if c.setting.threads == leader.threads]
-        return min(same, key=lambda c: c.median_ms).setting if same else self.best[name].setting
+        if same:
+            return min(same, key=lambda c: c.median_ms).setting
+        if self.entries[name]["format"] == ("onnx" if leader.ort_graph_optimization is not None else "tflite"):
+            return leader
+        default = self.space.screening_setting(self.entries[name]["format"])
+        return Setting(threads=leader.threads, xnnpack=default.xnnpack,
+                       ort_graph_optimization=default.ort_graph_optimization,
+                       ort_execution_mode=default.ort_execution_mode)
 
     def baseline_setting(self, leaders: List[Setting]) -> Setting:
         """fp32 in the confirmation runs with the leaders' ONNX Runtime setting (the winner's first): compared
