@@ -221,3 +221,20 @@ def test_pages_in_chromium(bundle, tmp_path):
         browser.quit()
         stop_agent(agent)
         server.stop()
+
+
+def test_stopped_agent_gives_its_job_back(bundle, tmp_path):
+    server = Server(tmp_path / "data", tmp_path / "cwd").start()
+    agent = start_agent(server, tmp_path / "a", "stopped-pi")
+    try:
+        with server.client(server.admin) as admin:
+            job = submit_bundle(admin, bundle, device="stopped-pi", args=["--min-seconds", "60", "--rounds", "1"])
+            wait_for(lambda: job_state(admin, job["id"])["state"] == "running", 30, "the run")
+            assert stop_agent(agent) == 130  # SIGTERM, as systemd stops it: the run stops, the job goes back
+            back = job_state(admin, job["id"])
+        assert (back["state"], back["reason"]) == ("queued", "back in the queue after attempt 1: the device gave it "
+                                                             "back: the agent was stopped")
+        assert not list((tmp_path / "a" / "cache" / "work").iterdir())  # nothing half-way left on the device
+    finally:
+        stop_agent(agent)
+        server.stop()
