@@ -10,7 +10,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Callable, Dict
 
-from tests.corpus import mobile, others, resnets
+from tests.corpus import mobile, modern, others, resnets
 
 INPUT_SHAPE = (1, 3, 32, 32)
 
@@ -38,6 +38,7 @@ CORPUS: Dict[str, Callable] = {
     "regnet": others.regnet,
     "convnext": others.convnext,
     "vit-tiny": others.vit_tiny,
+    "convnext-gated": modern.convnext_gated,
     # zoo and study variants, as `edgebench.models.create_model` builds them
     "zoo-resnet20": partial(_zoo, "resnet20"),
     "zoo-resnet101-v13": partial(_zoo, "resnet101-v13"),

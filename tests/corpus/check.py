@@ -78,8 +78,21 @@ def export(name: str, route: str, path: Path) -> int:
             torch.onnx.export(module, example, str(path), dynamo=False, opset_version=opset,
                               input_names=["input"], output_names=["logits"],
                               dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
+            _explicit_pads(path)
             return opset
     raise ValueError(f"unknown route {route!r}; valid: {', '.join(ROUTES)}")
+
+
+def _explicit_pads(path: Path) -> None:
+    """What `edgebench export` does to a user's file before anything runs it: SAME padding made explicit (ONNX
+    Runtime refuses it with dilation, the reference here included)."""
+    import onnx
+
+    from edgebench.export.onnx_fixes import explicit_same_pads
+
+    model = onnx.load(str(path))
+    if explicit_same_pads(model):
+        onnx.save(model, str(path))
 
 
 def check(name: str, route: str, precisions: Sequence, work: Path, count: int = 32,
