@@ -31,11 +31,20 @@ if [[ ! -f "$ROOT_STAMP" ]]; then
         rm -rf --one-file-system "$ROOT"
     fi
     rm -f "$VENV_STAMP"
-    MIRROR=$(debian_mirror)
-    say "$SUITE: debootstrap arm64 from $MIRROR (about 5 minutes, 330 MB)"
-    debootstrap --arch=arm64 --variant=minbase --include=python3,python3-venv,python3-pip \
-        "$SUITE" "$ROOT" "$MIRROR" > "$CACHE/debootstrap.log" 2>&1 \
-        || { tail -20 "$CACHE/debootstrap.log" >&2; die "debootstrap $SUITE failed (log: $CACHE/debootstrap.log)"; }
+    BASE_IMAGE="edgebench-base:$SUITE-arm64"  # the same debootstrap, made by `make test-docker`: reused
+    if command -v docker > /dev/null && docker image inspect "$BASE_IMAGE" > /dev/null 2>&1; then
+        say "$SUITE: root from the image $BASE_IMAGE (docker/debian_base.sh: the same debootstrap)"
+        mkdir -p "$ROOT"
+        container=$(docker create --platform linux/arm64 "$BASE_IMAGE" /bin/true)
+        docker export "$container" | tar -x -C "$ROOT" || { docker rm "$container" > /dev/null; die "docker export failed"; }
+        docker rm "$container" > /dev/null
+    else
+        MIRROR=$(debian_mirror)
+        say "$SUITE: debootstrap arm64 from $MIRROR (about 5 minutes, 330 MB)"
+        debootstrap --arch=arm64 --variant=minbase --include=python3,python3-venv,python3-pip \
+            "$SUITE" "$ROOT" "$MIRROR" > "$CACHE/debootstrap.log" 2>&1 \
+            || { tail -20 "$CACHE/debootstrap.log" >&2; die "debootstrap $SUITE failed (log: $CACHE/debootstrap.log)"; }
+    fi
     # An unprivileged user, as on a Pi: the agent must not need root.
     chroot "$ROOT" /usr/sbin/useradd --create-home --uid 1000 --shell /bin/bash pi
     date -u +%Y-%m-%dT%H:%M:%SZ > "$ROOT_STAMP"
