@@ -7,8 +7,9 @@ import datetime as _dt
 import html
 from typing import Dict, List, Optional, Sequence
 
-from edgebench.report import ranking, sections
+from edgebench.report import interactive, ranking, sections
 from edgebench.report.compare import DeviceAnswer
+from edgebench.report.flags import grouped_notes
 from edgebench.report.intervals import UNPAIRED_METHOD
 from edgebench.report.load import LoadedResult
 from edgebench.report.render import COLUMNS, SPEEDUP_LEGEND, _cell, answer_parts
@@ -73,13 +74,14 @@ def render_html(rows: Sequence[Row], failures: Sequence[Failure], answers: Seque
     parts.append(results_table)
     if any(row.speedup_verdict == "indistinguishable" for row in rows):
         parts.append(f"<p><small>{html.escape(SPEEDUP_LEGEND)}</small></p>")
-    notes = [f"{r.device} {r.model} {r.label}: {flag}" for r in rows for flag in r.flags]
+    notes = grouped_notes(rows)  # a flag several rows share is said once, with the rows it applies to
     notes += [f"failed: {f.device} {f.model} {f.artifact}: {f.error}" for f in failures]
     if notes:
         parts.append("<h2>Flags</h2><ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>")
     parts += confidence_html(rows)
     parts += sections.html_parts(results, out_dir)
     parts.append("<h2>Plots</h2>")
+    parts += interactive.html_parts(rows)  # the explorable charts first; the PNGs below are for print and Markdown
     parts += [html_figure(png, TITLES.get(name, name), TITLES.get(name, name), figure_id=name)
               for name, png in plots.items()]
     # Marks on <body> how many plots the browser decoded: lets automation check the page really rendered.

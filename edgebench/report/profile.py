@@ -10,6 +10,7 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 from device_agent.profiling import QUANTIZE_OPS
 from device_agent.stats import ratio_ci, verdict
+from edgebench.report import unavailable
 from edgebench.report.sustained import documents, label
 from edgebench.report.writers import html_table, markdown_table
 
@@ -134,12 +135,19 @@ def _profile_rows(results: Sequence) -> List[List[str]]:
         profile = run["profile"]
         device, model, config = label(document, run)
         if not profile.get("available"):
-            rows.append([device, model, config, "-", "-", "-", "-", f"unavailable: {profile.get('reason', '?')}"])
+            rows.append([device, model, config, "-", "-", "-", "-",
+                         f"unavailable: {unavailable.kind_of(profile.get('reason', '?'))[0]}"])
             continue
         layers = ", ".join(f"{name} {ms:.3f} ms ({pct(share)})" for name, _, ms, share in top_layers(profile, 3))
         rows.append([device, model, config, f"{profile['total_ms']:.3f}", pct(profile.get("quantize_share")),
                      pct(profile.get("float_share")), pct(profile.get("int8_share")), layers])
     return rows
+
+
+def _unavailable(results: Sequence) -> List[str]:
+    """Each kind of unavailability's explanation once (the rows name the kind)."""
+    return unavailable.explanations(run["profile"].get("reason", "") for _, run in profiled_runs(results)
+                                    if not run["profile"].get("available"))
 
 
 HEADERS = ("device", "model", "configuration", "kernels ms", "quantize", "float", "integer", "top layers")
@@ -155,6 +163,7 @@ def markdown(results: Sequence) -> List[str]:
         lines += ["Shares of the summed kernel time per inference, from the runtime's own profiler; layers are the "
                   "torch modules the nodes came from.", ""]
         lines += markdown_table(HEADERS, rows)
+        lines += [line for text in _unavailable(results) for line in ("", f"Unavailable: {text}.")]
     for document, run in profiled_runs(results):
         profile = run["profile"]
         if not profile.get("available"):
@@ -178,6 +187,7 @@ def html(results: Sequence, out_dir=None) -> str:
     parts = ["<h2 id='profile'>Per-layer profile</h2>"]
     if rows:
         parts.append(html_table(HEADERS, rows, table_id="profile-table"))
+        parts += [f"<p class='unavailable'>Unavailable: {html_text.escape(text)}.</p>" for text in _unavailable(results)]
     for document, run in profiled_runs(results):
         if not run["profile"].get("available"):
             continue

@@ -7,6 +7,7 @@ from typing import List, Optional, Sequence
 
 from edgebench.report import ranking, sections
 from edgebench.report.compare import DeviceAnswer
+from edgebench.report.flags import grouped_notes, tail_ratio
 from edgebench.report.load import LoadedResult
 from edgebench.report.table import Failure, Row
 from edgebench.report.writers import csv_text as table_csv, markdown_table, with_notes
@@ -15,14 +16,14 @@ COLUMNS = [
     ("device", "device", "{}"), ("model", "model", "{}"), ("artifact", "artifact", "{}"),
     ("threads", "thr", "{}"), ("size_mib", "size MiB", "{:.3f}"), ("accuracy", "acc %", "{:.2f}"),
     ("drop_pp", "drop pp", "{:+.2f}"), ("p50_ms", "p50 ms", "{:.3f}"), ("p50_ci95", "95 % CI", "[{:.3f}, {:.3f}]"),
-    ("stability", "stability", "{}"), ("p90_ms", "p90 ms", "{:.3f}"),
+    ("stability", "stability", "{}"), ("p90_ms", "p90 ms", "{:.3f}"), ("tail", "p90/p50", "{:.2f}x"),
     ("speedup", "speedup", "{:.2f}x"), ("size_ratio", "smaller", "{:.2f}x"), ("peak_rss_mb", "peak MB", "{:.1f}"),
     ("flags", "flags", "{}"),
 ]
 
 
 def _cell(row: Row, key: str, fmt: str) -> str:
-    value = row.label if key == "artifact" else getattr(row, key)
+    value = row.label if key == "artifact" else tail_ratio(row) if key == "tail" else getattr(row, key)
     if key == "flags":
         return f"{len(value)} (see below)" if value else ""
     if value is None:
@@ -163,9 +164,7 @@ SPEEDUP_LEGEND = ("speedup marked ~: indistinguishable from the reference (its 9
 def _notes(rows: Sequence[Row], failures: Sequence[Failure], answers: Sequence[DeviceAnswer]) -> List[str]:
     notes = [SPEEDUP_LEGEND] if any(row.speedup_verdict == "indistinguishable" for row in rows) else []
     notes += [describe_answer(answer) for answer in answers]
-    for row in rows:
-        for flag in row.flags:
-            notes.append(f"flag: {row.device} {row.model} {row.label}: {flag}")
+    notes += [f"flag: {note}" for note in grouped_notes(rows)]
     for failure in failures:
         notes.append(f"failed: {failure.device} {failure.model} {failure.artifact}: {failure.error}")
     return [""] + notes if notes else []

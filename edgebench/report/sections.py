@@ -1,6 +1,7 @@
 """Report sections drawn from what the agent recorded beyond latency: cold start (`report/coldstart.py`),
 sustained runs (`report/sustained.py`),
-per-layer profiles (`report/profile.py`) and per-layer int8 sensitivity (`report/sensitivity.py`).
+per-layer profiles (`report/profile.py`), per-layer int8 sensitivity (`report/sensitivity.py`) and efficiency
+against the device's peak (`report/efficiency.py`).
 
 Each module offers `markdown(results) -> List[str]` and `html(results, out_dir) -> str`; a module that is not
 installed is left out, while an error inside one that is installed is raised as any other."""
@@ -14,7 +15,7 @@ from typing import List, Optional, Sequence
 from edgebench.report.load import LoadedResult
 
 OPTIONAL_SECTIONS = ("edgebench.report.coldstart", "edgebench.report.sustained", "edgebench.report.profile",
-                     "edgebench.report.sensitivity")
+                     "edgebench.report.sensitivity", "edgebench.report.efficiency")
 
 
 def available(names: Sequence[str] = OPTIONAL_SECTIONS) -> List[ModuleType]:
