@@ -188,7 +188,8 @@ def run_bundle(bundle: Bundle, options: RunOptions, result: Dict,
     load_eval(bundle, options.eval_limit)  # an unusable evaluation set stops the run before any artifact
     if "probes" not in result["device"] and options.backend != "null":  # the device's peak, once per run
         formats = sorted({config.artifact["format"] for config in chosen})
-        result["device"]["probes"] = measure_probes(bundle.path, bundle.manifest, options.threads, formats, progress)
+        result["device"]["probes"] = measure_probes(bundle.path, bundle.manifest, options.threads, formats, progress,
+                                                    options.timing.min_runs, options.timing.min_seconds)
     save(result)
     schedule = Schedule(bundle, options, result, progress, save, blank_run, Cooldown(options, result, progress))
     measure_all(schedule, configs)

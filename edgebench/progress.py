@@ -19,6 +19,8 @@ Rules:
   prints a plain "desc: i/n" line at most every `plain_interval_s` seconds plus one when it ends.
 - Stages nest; a nested stage is indented under its parent and recorded with its own name (names may repeat,
   e.g. one per quantization trial). A stage that raises is recorded with `"failed": true` and re-raises.
+- `Progress(enabled=True, write=log)` sends every line through a caller's line printer (a `log` callable that
+  already decides whether anything is shown) and draws no bars: the bridge for code that takes `log=`.
 - `child(quiet=...)`/`disabled()` are the ways to hand a reporter to work that should print less; the stage
   list is the caller's (`stages`, `records()`), never a module global.
 """
@@ -58,8 +60,9 @@ class Progress:
     """Prints progress for long work and records stage times (see the module docstring for the rules)."""
 
     def __init__(self, *, enabled: bool = False, quiet: bool = False, stream: Optional[TextIO] = None,
-                 plain_interval_s: float = PLAIN_INTERVAL_S):
+                 plain_interval_s: float = PLAIN_INTERVAL_S, write: Optional[Callable[[str], None]] = None):
         self.enabled = enabled
+        self.write = write
         self.quiet = quiet
         self._stream = stream
         self.plain_interval_s = plain_interval_s
@@ -85,7 +88,7 @@ class Progress:
     @property
     def uses_bars(self) -> bool:
         """True when bars are drawn with tqdm (enabled, not quiet, the stream is a terminal)."""
-        if not self.enabled or self.quiet:
+        if not self.enabled or self.quiet or self.write is not None:
             return False
         isatty = getattr(self.stream, "isatty", None)
         return bool(isatty and isatty())
@@ -152,9 +155,12 @@ class Progress:
     def child(self, *, quiet: Optional[bool] = None) -> "Progress":
         """A reporter for sub-work that prints like this one (or quieter) and keeps its own stage list."""
         return Progress(enabled=self.enabled, quiet=self.quiet if quiet is None else quiet, stream=self._stream,
-                        plain_interval_s=self.plain_interval_s)
+                        plain_interval_s=self.plain_interval_s, write=self.write)
 
     def _write(self, line: str) -> None:
+        if self.write is not None:
+            self.write(line)
+            return
         with self._lock:
             if self.uses_bars:
                 from tqdm import tqdm  # keeps the line from tearing an open bar
@@ -166,6 +172,11 @@ class Progress:
 def disabled() -> Progress:
     """A reporter that prints nothing and still records stage times (the Python API's default)."""
     return Progress(enabled=False)
+
+
+def through(log: Callable[[str], None]) -> Progress:
+    """A reporter whose lines go through `log` (shown or not as `log` decides), without bars."""
+    return Progress(enabled=True, write=log)
 
 
 def for_cli(*, quiet: bool = False, stream: Optional[TextIO] = None) -> Progress:

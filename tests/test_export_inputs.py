@@ -50,7 +50,8 @@ def test_external_weights_are_read_and_bundled_inline(tmp_path):
     manifest = export_bundle(str(path), tmp_path / "bundle", ONNX_ONLY, **QUIET)
     fp32 = manifest["artifacts"][0]
     assert fp32["check"]["top1_agreement"] == 1.0 and fp32["gate"]["passed"] is True
-    assert sorted(p.name for p in (tmp_path / "bundle").iterdir()) == ["eval.npz", "manifest.json", "model.fp32.onnx"]
+    assert sorted(p.name for p in (tmp_path / "bundle").iterdir()) == ["eval.npz", "manifest.json", "model.fp32.onnx",
+                                                                       "probes"]
 
 
 def test_missing_external_weights_are_named(tmp_path):

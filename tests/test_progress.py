@@ -68,3 +68,15 @@ def test_failed_stage_is_recorded_and_reraised():
             raise ValueError("boom")
     assert progress.records() == [{"stage": "gate", "seconds": progress.records()[0]["seconds"], "failed": True}]
     assert progress.seconds("gate") >= 0.0 and progress.seconds("missing") == 0.0
+
+
+def test_through_a_log_callable_sends_lines_there_and_draws_no_bar():
+    lines = []
+    progress = progress_module.through(lines.append)
+    assert not progress.uses_bars
+    with progress.stage("onnx2tf"):
+        progress.note("converting")
+        for _ in progress.bar(2, desc="precisions"):
+            pass
+    assert lines[0] == "  converting" and lines[1].startswith("  precisions: 2/2 done in ")
+    assert lines[2].startswith("onnx2tf: ")

@@ -27,11 +27,13 @@ from edgebench.export.context import ExportContext
 from edgebench.export.gate import judge
 from edgebench.export.int8.export_plan import int8_plan as plan_int8
 from edgebench.export.manifest import MANIFEST_FILE, MANIFEST_KIND, MANIFEST_VERSION, file_facts, is_bundle, validate
+from edgebench.export.probes import build_probes
 from edgebench.export.source import ModelSource, resolve_model
 from edgebench.export.spec import FORMATS, ExportSpec, Format, Precision, check_available
 from edgebench.export.verify import onnx_logits, torch_logits
 from edgebench.export.watchdog import stage_limit
 from edgebench.fileio import atomic_dir, check_replaceable, sha256_file, write_json
+from edgebench.progress import Progress, through
 
 EVAL_FILE = "eval.npz"
 DIAGNOSE_IMAGES = 4
@@ -41,27 +43,38 @@ Log = Callable[[str], None]
 def export_bundle(model: str, out: Path, spec: ExportSpec, *, checkpoint: Optional[str] = None,
                   data: Optional[str] = None, input_size: Optional[Tuple[int, int]] = None,
                   channels: Optional[int] = None, mean: Optional[Sequence[float]] = None,
-                  std: Optional[Sequence[float]] = None, overwrite: bool = False, log: Log = print) -> Dict:
-    """Write the bundle; its manifest lists the artifacts that passed and, under `rejected`, those that did not."""
+                  std: Optional[Sequence[float]] = None, overwrite: bool = False, log: Log = print,
+                  progress: Optional[Progress] = None) -> Dict:
+    """Write the bundle; its manifest lists the artifacts that passed and, under `rejected`, those that did not,
+    and `stage_times` the seconds of each stage (`progress` prints them as they end; off by default)."""
+    progress = progress if progress is not None else through(log)  # stage lines shown where `log` shows lines
     out = Path(out)
     check_replaceable(out, overwrite=overwrite, owned=is_bundle)  # before any long work
     check_available(spec.formats)
     started = time.perf_counter()
     # A string is resolved here; the Python API hands over a ready source (a module or ModelProto in memory).
-    source = model if isinstance(model, ModelSource) else resolve_model(model, checkpoint)
-    data_ref = data or source.data or EMBEDDED
-    train_raw = load_split(data_ref, "train")  # read once: normalisation fitting and calibration share it
-    preprocess = _preprocess(source, train_raw, _square(input_size), channels, mean, std)
+    with progress.stage("model and data"):
+        source = model if isinstance(model, ModelSource) else resolve_model(model, checkpoint)
+        data_ref = data or source.data or EMBEDDED
+        train_raw = load_split(data_ref, "train")  # read once: normalisation fitting and calibration share it
+        preprocess = _preprocess(source, train_raw, _square(input_size), channels, mean, std)
     with atomic_dir(out, overwrite=overwrite, owned=is_bundle) as work:
-        context = _context(source, data_ref, train_raw, preprocess, spec, work / "model.fp32.onnx", log)
+        with progress.stage("ONNX export and reference outputs"):
+            context = _context(source, data_ref, train_raw, preprocess, spec, work / "model.fp32.onnx", log)
         artifacts: List[Dict] = []
         rejected: List[Dict] = []
-        int8_plan = plan_int8(context, work, log)  # --max-drop: one search, handed to each int8 writer
+        with progress.stage("int8 search (calibration, trials)") if spec.quant.max_drop_pp is not None \
+                else contextlib.nullcontext():
+            int8_plan = plan_int8(context, work, log)  # --max-drop: one search, handed to each int8 writer
         # The fp32 ONNX is the reference every other artifact is made from: always first, always written.
         for fmt in (Format.ONNX,) + tuple(f for f in spec.formats if f != Format.ONNX):
-            _produce_format(context, fmt, work, artifacts, rejected, log, int8_plan)
+            _produce_format(context, fmt, work, artifacts, rejected, log, int8_plan, progress)
+        with progress.stage("probes (device peak GMAC/s)"):
+            probes = build_probes(work, [fmt.value for fmt in spec.formats], log)
         np.savez_compressed(work / EVAL_FILE, images=context.eval_set.images, labels=context.eval_set.labels)
         manifest = _manifest(context, work, artifacts, rejected, time.perf_counter() - started)
+        manifest["probes"] = probes
+        manifest["stage_times"] = progress.records()
         validate(manifest, "manifest", "the new manifest")
         write_json(work / MANIFEST_FILE, manifest)
     log(f"bundle written to {out} ({time.perf_counter() - started:.1f} s)")
@@ -79,14 +92,16 @@ def _square(size) -> Optional[Tuple[int, int]]:
 
 
 def _produce_format(context: ExportContext, fmt: Format, work: Path, artifacts: List[Dict], rejected: List[Dict],
-                    log: Log, int8_plan=None) -> None:
+                    log: Log, int8_plan=None, progress: Optional[Progress] = None) -> None:
     """All of one format's precisions; a converter that cannot start costs that format only."""
+    progress = progress if progress is not None else Progress()
     from edgebench.export.writers import open_writer
 
     precisions = context.spec.precisions_for(fmt)
     tick = time.perf_counter()
     try:
-        with stage_limit("onnx2tf") if fmt == Format.TFLITE else contextlib.nullcontext():
+        with stage_limit("onnx2tf") if fmt == Format.TFLITE else contextlib.nullcontext(), \
+                progress.stage(f"{fmt.value}: converter (onnx2tf)" if fmt == Format.TFLITE else f"{fmt.value}: setup"):
             writer = open_writer(fmt, context, work, log)
     except Exception as exc:  # a converter that fails costs its own format, never the bundle
         for precision in precisions:
@@ -95,8 +110,9 @@ def _produce_format(context: ExportContext, fmt: Format, work: Path, artifacts: 
         return
     setup_seconds = time.perf_counter() - tick
     try:
-        for precision in precisions:
-            entry = _produce(context, writer, fmt, precision, work, setup_seconds, log, int8_plan)
+        for precision in progress.bar(precisions, desc=f"{fmt.value} precisions", unit="artifact"):
+            with progress.stage(f"{fmt.value}-{precision.value}"):
+                entry = _produce(context, writer, fmt, precision, work, setup_seconds, log, int8_plan, progress)
             (artifacts if "check" in entry and entry.get("gate", {}).get("passed") else rejected).append(entry)
             setup_seconds = 0.0
     finally:
@@ -104,20 +120,22 @@ def _produce_format(context: ExportContext, fmt: Format, work: Path, artifacts: 
 
 
 def _produce(context: ExportContext, writer, fmt: Format, precision: Precision, work: Path, setup_seconds: float,
-             log: Log, int8_plan=None) -> Dict:
+             log: Log, int8_plan=None, progress: Optional[Progress] = None) -> Dict:
     """Write, time, run and judge one artifact: the one path every artifact takes."""
+    progress = progress if progress is not None else Progress()
     path = work / f"model.{precision.value}{FORMATS[fmt].suffix}"
     if precision == Precision.FP32 and fmt == Format.ONNX:
         path = context.fp32_onnx
     tick = time.perf_counter()
     try:
         plan = {"int8_plan": int8_plan} if precision == Precision.INT8 and int8_plan is not None else {}
-        with stage_limit(f"{fmt.value}-{precision.value}"):  # a stalled converter or calibrator
+        with stage_limit(f"{fmt.value}-{precision.value}"), progress.stage("write"):  # a stalled converter
             written = writer.write(precision, path, **plan)
         seconds = time.perf_counter() - tick + setup_seconds
         if fmt == Format.ONNX and precision == Precision.FP32:
             seconds += context.source.provenance.get("onnx_export_seconds", 0.0)
-        check = context.check(writer.logits(path, context.eval_inputs))
+        with progress.stage(f"gate on {len(context.eval_inputs)} eval images"):
+            check = context.check(writer.logits(path, context.eval_inputs))
     except Exception as exc:  # converters and runtimes raise many types: each costs this artifact only
         if path == context.fp32_onnx:
             raise

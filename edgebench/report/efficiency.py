@@ -69,7 +69,7 @@ def rows(results: Sequence) -> List[Efficiency]:
     for loaded in results:
         document = getattr(loaded, "document", loaded)
         macs = ((document.get("bundle") or {}).get("model") or {}).get("macs")
-        if not macs:
+        if not macs or "probes" not in (document.get("device") or {}):  # results from before the probes
             continue
         found, failed = peaks(document)
         threads = (document.get("settings") or {}).get("threads")
