@@ -19,7 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, Optional, Protocol, Tuple
 
+from device_agent.device_info import device_facts
+from edgebench.devices.bench import ArtifactsFailed, run_bench
+from edgebench.devices.deploy import sync
 from edgebench.devices.fleet import FleetTransport
+from edgebench.devices.local import AGENT_SOURCE
+from edgebench.devices.remote import Remote, quote
+from edgebench.devices.spec import resolve_device
 from edgebench.errors import EdgebenchError, UnknownNameError
 
 Log = Callable[[str], None]
@@ -98,8 +104,6 @@ class AgentDevice:
     """This machine or an ssh device: the agent deployed and run by `devices/bench.py`."""
 
     def __init__(self, target: str, devices_file: Optional[str]):
-        from edgebench.devices.spec import resolve_device
-
         self.spec = resolve_device(target, devices_file)
         self.name = self.spec.name
         self._facts: Optional[Dict] = None
@@ -110,15 +114,9 @@ class AgentDevice:
         return self._facts
 
     def _local_info(self) -> Dict:
-        from device_agent.device_info import device_facts
-
         return device_facts(None)
 
     def _remote_info(self) -> Dict:
-        from edgebench.devices.deploy import sync
-        from edgebench.devices.local import AGENT_SOURCE
-        from edgebench.devices.remote import Remote, quote
-
         remote = Remote(self.spec)
         workdir = self.spec.workdir.rstrip("/")
         remote.run(f"mkdir -p {quote(workdir)}")
@@ -131,8 +129,6 @@ class AgentDevice:
                 from None
 
     def measure(self, bundle: Path, settings: MeasureSettings, log: Log, keep_failed: bool) -> Measurement:
-        from edgebench.devices.bench import ArtifactsFailed, run_bench
-
         started = time.monotonic()
         artifacts = list(settings.artifacts) if settings.artifacts is not None else None
         try:

@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from edgebench.fileio import write_json, write_text
+from edgebench.optimize import plots
+from edgebench.optimize.bundles import winner_bundle
 from edgebench.optimize.search import REASONS
 from edgebench.report.writers import html_figure, html_table, markdown_table, with_notes
 
@@ -21,8 +23,6 @@ NOT_REJECTED = ("winner", "accepted", "indistinguishable")
 
 def write_outputs(*, spec, journal, entries: Dict[str, Dict], sources: Dict[str, Dict], decision, ledger,
                   fingerprint: Dict, stopped: Optional[str], stages: List[Dict], wall_s: float) -> Dict:
-    from edgebench.optimize.bundles import winner_bundle
-
     out = journal.folder
     report = build_report(spec=spec, entries=entries, decision=decision, ledger=ledger, fingerprint=fingerprint,
                           stopped=stopped, stages=stages, wall_s=wall_s)
@@ -107,10 +107,8 @@ def validate_report(report: Dict) -> None:
 
 
 def _row(entry: Dict) -> List[str]:
-    from edgebench.optimize.plots import device_latency
-
     host = entry.get("host") or {}
-    latency = device_latency(entry)
+    latency = plots.device_latency(entry)
     return [entry["name"], entry["reason"], f"{-host['drop_pp']:+.2f}" if host.get("drop_pp") is not None else "-",
             f"{entry['bytes'] / 2**20:.3f}" if entry.get("bytes") else "-",
             f"{latency:.3f}" if latency is not None else "-", entry.get("detail", "")]
@@ -133,8 +131,6 @@ def markdown(report: Dict) -> str:
 
 
 def html_page(report: Dict) -> str:
-    from edgebench.optimize import plots
-
     parts = [f"<h1>optimize {html.escape(report['model'])} on {html.escape(report['device'])}</h1>",
              f"<p id='answer'>{html.escape(report['answer'])}</p>"]
     figures = (("accuracy against latency", plots.accuracy_against(report["candidates"], "latency")),

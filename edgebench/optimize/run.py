@@ -13,10 +13,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Optional, Tuple
 
+from edgebench.devices.measure import open_device
 from edgebench.errors import EdgebenchError
+from edgebench.executor import make_executor
+from edgebench.fileio import Terminated
+from edgebench.optimize.answer import write_outputs
+from edgebench.optimize.bundles import candidates_bundle
 from edgebench.optimize.host import (ExportOutcome, ExportTask, ModelInput, export_group, group_entries,
                                      host_accuracy)
 from edgebench.optimize.journal import Journal
+from edgebench.optimize.ledger import Ledger
 from edgebench.optimize.search import Decision, Search, SearchSpec
 from edgebench.optimize.space import OBJECTIVES, Space, export_groups
 
@@ -59,8 +65,6 @@ class Outcome:
 
 
 def run_optimize(spec: OptimizeSpec, progress) -> Outcome:
-    from edgebench.devices.measure import open_device
-
     Journal.check(spec.out, spec.identity())  # another run's folder is refused before the device is asked
     device = open_device(spec.device, spec.devices_file)
     with progress.stage("device check"):
@@ -100,8 +104,6 @@ def host_stage(spec: OptimizeSpec, journal: "Journal", progress) -> Tuple[Dict[s
 
 def run_exports(tasks, executor: str, progress) -> Dict[Tuple[str, bool], ExportOutcome]:
     """Each export task through the executor; a task that failed refuses its group's candidates."""
-    from edgebench.executor import make_executor
-
     outcomes = {}
     names = [f"{t.format}{'-mix' if t.mixed else ''}" for t in tasks]
     with make_executor(executor) as running, progress.counter(total=len(tasks), desc="host exports") as advance:
@@ -154,10 +156,6 @@ def _mix_summary(found: Dict) -> Optional[Dict]:
 
 def device_stages(spec: OptimizeSpec, journal, device, fingerprint: Dict, entries: Dict[str, Dict],
                   sources: Dict[str, Dict], progress, started: float) -> Outcome:
-    from edgebench.fileio import Terminated
-    from edgebench.optimize.bundles import candidates_bundle
-    from edgebench.optimize.ledger import Ledger
-
     bundle = candidates_bundle(journal.folder / "candidates", entries, sources)
     count = next(iter(sources.values()))["manifest"]["eval"]["count"]
     ledger = Ledger(device=device, bundle=bundle, cache=journal.device_cache, budget_s=spec.budget_s,
@@ -177,8 +175,6 @@ def device_stages(spec: OptimizeSpec, journal, device, fingerprint: Dict, entrie
     if decision is None:
         decision = search.best_so_far()
     search.close(stopped)
-    from edgebench.optimize.answer import write_outputs
-
     report = write_outputs(spec=spec, journal=journal, entries=entries, sources=sources, decision=decision,
                            ledger=ledger, fingerprint=fingerprint, stopped=stopped,
                            stages=progress.records(), wall_s=time.perf_counter() - started)

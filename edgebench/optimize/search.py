@@ -11,7 +11,8 @@ import math
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional
 
-from device_agent.configs import Setting
+from device_agent.configs import Setting, Sweep
+from edgebench.errors import EdgebenchError
 from edgebench.optimize import stats as figures
 from edgebench.optimize.ledger import CONFIRMATION, SCREENING, SWEEP, UNKNOWN_LATENCY_MS, Ledger, Protocol
 from edgebench.optimize.space import Space, setting_key
@@ -25,8 +26,6 @@ IMAGES_PER_MISMATCH = 500  # the device's accuracy must match the host's within 
 def configurations_per(fmt: str, settings: List[Setting]) -> int:
     """How many configurations the agent measures for an artifact of `fmt` given these settings (it measures
     every combination of the option values that apply to the format)."""
-    from device_agent.configs import Sweep
-
     def values(name: str) -> tuple:
         return tuple(dict.fromkeys(getattr(s, name) for s in settings if getattr(s, name) is not None)) or (None,)
 
@@ -86,8 +85,6 @@ class Search:
     def measure(self, protocol: Protocol, names: List[str], settings: List[Setting]) -> Optional[List]:
         """The configurations measured; None when the measurement did not fit (or the device failed: those
         candidates are marked device-error, and the error is raised on for the caller to stop)."""
-        from edgebench.errors import EdgebenchError
-
         guesses = [self.latency_guess(n) for n in names
                    for _ in range(configurations_per(self.entries[n]["format"], settings))]
         try:
