@@ -131,9 +131,11 @@ class AgentDevice:
     def measure(self, bundle: Path, settings: MeasureSettings, log: Log, keep_failed: bool) -> Measurement:
         started = time.monotonic()
         artifacts = list(settings.artifacts) if settings.artifacts is not None else None
+        agent_args = list(settings.agent_args)
+        if artifacts is not None and "--artifacts" not in agent_args:  # the agent measures only these
+            agent_args += ["--artifacts", ",".join(artifacts)]
         try:
-            path = run_bench(bundle, self.spec, Path(settings.results), list(settings.agent_args), log=log,
-                             artifacts=artifacts)
+            path = run_bench(bundle, self.spec, Path(settings.results), agent_args, log=log, artifacts=artifacts)
         except ArtifactsFailed as exc:
             if not keep_failed:
                 raise
