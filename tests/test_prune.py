@@ -9,7 +9,7 @@ from edgebench.errors import EdgebenchError
 from edgebench.export.pipeline import export_bundle
 from edgebench.export.spec import ExportSpec, Precision
 from edgebench.prune import PruneSpec
-from edgebench.prune.methods import conv_sparsity
+from edgebench.prune.methods import conv_sparsity, conv_weights
 from edgebench.prune.pipeline import prune_checkpoint
 from edgebench.train import load_checkpoint
 from tests.conftest import FAST_TIMING, run_agent
@@ -44,7 +44,7 @@ def test_unstructured_sparsity_and_only_convs(unstructured):
                 and tensor.dim() < 4:
             assert float((tensor == 0).float().mean()) < 0.05, name  # BN and FC are left alone
     assert not any(k.endswith("_orig") or k.endswith("_mask") for k in checkpoint.state_dict)  # masks removed
-    assert checkpoint.extra["pruning"]["method"] == "l1-unstructured"
+    assert (checkpoint.extra["pruning"]["method"], checkpoint.extra["pruning"]["importance"]) == ("unstructured", "l1")
     assert json.loads((out / "pruning.json").read_text())["iterations"][-1]["file"] == rows[-1]["file"]
 
 
@@ -52,7 +52,7 @@ def test_pruned_checkpoint_exports_to_int8_and_records_sparsity(unstructured, tm
     _, rows = unstructured
     manifest = export_bundle("test_resnet", tmp_path / "b", ExportSpec(precisions=(Precision.FP32, Precision.INT8)),
                              checkpoint=rows[-1]["file"], **QUIET)
-    assert manifest["model"]["pruning"]["method"] == "l1-unstructured"
+    assert manifest["model"]["pruning"]["method"] == "unstructured"
     assert abs(manifest["model"]["pruning"]["conv_sparsity"] - 0.488) <= 0.005
     fp32 = manifest["artifacts"][0]
     assert fp32["gzip_bytes"] < 0.85 * fp32["bytes"]  # zeros compress; the raw file does not shrink
@@ -78,7 +78,9 @@ def test_channel_pruning_shrinks_and_runs(trained_checkpoint, tmp_path):
     (["--sparsity", "1.0"], 2, "--sparsity 1.0 is out of range: give a number in [0, 1)"),
     (["--sparsity", "-0.1"], 2, "--sparsity -0.1 is out of range: give a number in [0, 1)"),
     (["--amount", "1.5"], 2, "--amount 1.5 is out of range: give a number in (0, 1)"),
-    (["--method", "random"], 2, "'random' is not one of 'l1-unstructured', 'channel'"),
+    (["--method", "random"], 2, "'random' is not one of 'channel', 'unstructured'"),
+    (["--importance", "random"], 2, "'random' is not one of 'l1', 'l2', 'taylor'"),
+    (["--seed", "-1"], 2, "--seed -1 is out of range"),
 ])
 def test_bad_pruning_arguments(trained_checkpoint, tmp_path, args, code, message):
     result = CliRunner().invoke(cli, ["prune", "test_resnet", "--checkpoint", str(trained_checkpoint),
@@ -130,3 +132,52 @@ def test_prune_study_tabulates_every_iteration_from_the_real_run(unstructured, t
     assert csv_lines[0].split(",")[:3] == ["iteration", "sparsity", "params"] and len(csv_lines) == 5
     assert (out / "pruning-study.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert sorted(p.name for p in (out / "results").iterdir()) == [f"iteration-0{i}.json" for i in range(4)]
+
+
+def _pruned(checkpoint_path, method, importance, level):
+    from edgebench.data import load_split, resize_images
+    from edgebench.prune.importance import IMPORTANCES
+    from edgebench.prune.methods import PRUNERS
+    from edgebench.train.trainer import accumulate_gradients
+
+    base = load_checkpoint(checkpoint_path)
+    model = base.build_model()
+    chosen = IMPORTANCES.get(importance)()
+    if chosen.needs_gradients:
+        train_set = resize_images(load_split(None, "train"), (32, 32), 3)
+        accumulate_gradients(model, train_set, base.preprocess, images=128)
+    pruner = PRUNERS.get(method)(model, torch.zeros(1, 3, 32, 32), 10, chosen)
+    pruner.step(level)
+    return pruner
+
+
+def test_importance_is_chosen_apart_from_the_method(trained_checkpoint):
+    """Any criterion with any method: the same sparsity, different weights removed."""
+    masks = {}
+    for importance in ("l1", "l2", "taylor"):
+        pruner = _pruned(trained_checkpoint, "unstructured", importance, 0.5)
+        assert abs(pruner.achieved() - 0.5) <= 0.005
+        masks[importance] = torch.cat([module.weight_mask.flatten() for module, _ in conv_weights(pruner.model)])
+    assert torch.equal(masks["l1"], masks["l2"])  # |w| and w^2 rank single weights alike
+    differ = float((masks["l1"] != masks["taylor"]).float().mean())
+    assert 0.02 < differ < 0.9  # Taylor keeps other weights, at the same sparsity
+    for importance in ("l2", "taylor"):
+        shrunk = _pruned(trained_checkpoint, "channel", importance, 0.25)
+        assert 0.2 <= shrunk.achieved() <= 0.3
+        assert shrunk.export_copy()(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
+
+
+def test_methods_and_importances_come_from_their_registries():
+    import re
+    from pathlib import Path
+
+    from edgebench.prune.importance import IMPORTANCES
+    from edgebench.prune.methods import METHODS, PRUNERS
+    from edgebench.prune.spec import IMPORTANCE_NAMES
+
+    assert METHODS == tuple(PRUNERS.names()) == ("channel", "unstructured")
+    assert IMPORTANCE_NAMES == tuple(IMPORTANCES.names()) == ("l1", "l2", "taylor")
+    root = Path(__file__).resolve().parents[1] / "edgebench"
+    branches = [str(path) for path in root.rglob("*.py")
+                if re.search(r"""==\s*["'](channel|unstructured|l1-unstructured)["']""", path.read_text())]
+    assert branches == []  # a method's behaviour lives in its class, never in a branch on its name

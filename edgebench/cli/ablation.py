@@ -5,20 +5,19 @@ from pathlib import Path
 import click
 
 from edgebench.ablation.spec import ARCHES
-from edgebench.cli.options import NON_NEGATIVE_FLOAT, executor_option
+from edgebench.cli.options import data_option, executor_option, max_drop_option
 from edgebench.cli.train import recipe_options
 from edgebench.train.recipe import AUTO_DEVICE
 
 
 @click.command("ablation")
 @click.option("--arch", type=click.Choice(ARCHES), required=True, help="base architecture")
-@click.option("--data", help="dataset path (CIFAR batches, IDX, ImageFolder, .npz); default: the embedded digits")
+@data_option()
 @click.option("--variants", help="indices and ranges or names, e.g. 1,4,6-14 [default: all of --arch]")
 @recipe_options(device_default=AUTO_DEVICE)
 @click.option("--baseline", help="variant the drops are measured against [default: variant 1 if chosen, "
               "else the first chosen]")
-@click.option("--max-drop", type=NON_NEGATIVE_FLOAT,
-              help="name the smallest and the cheapest variant within this many pp")
+@max_drop_option("name the smallest and the cheapest variant within this many pp")
 @click.option("--export", "export", is_flag=True, help="also export each variant to fp32 + int8 ONNX (bundles in "
               "OUT/bundles, ready for `edgebench bench`) and tabulate the int8 file's size and accuracy")
 @click.option("--out", type=click.Path(file_okay=False), help="results folder [default: ablation/ARCH]; with "

@@ -1,37 +1,10 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import click
 
-
-# Options passed to the agent as they are, after the agent's own checks here (before anything is copied):
-# (click option name, the agent's flag, type, help); flags without a value are listed in AGENT_FLAGS.
-AGENT_OPTIONS = (
-    ("threads", "--threads", str, "agent threads, one value or a list to sweep, e.g. 1,2,4 (default: the device's, else 1)"),
-    ("artifacts", "--artifacts", str, "comma-separated artifact names (default: all)"),
-    ("warmup_runs", "--warmup-runs", int, None),
-    ("min_runs", "--min-runs", int, None),
-    ("min_seconds", "--min-seconds", float, None),
-    ("max_seconds", "--max-seconds", float, None),
-    ("rounds", "--rounds", int, "interleaved rounds; each configuration runs 1/R of the timing budget per round "
-                           "(the agent's default: 10)"),
-    ("target_ci", "--target-ci", float, "add rounds until each p50's 95 % interval half-width is within this many % "
-                                 "(within --max-seconds)"),
-    ("xnnpack", "--xnnpack", str, "TFLite: on, off, or on,off to sweep"),
-    ("ort_graph_optimization", "--ort-graph-optimization", str, "ONNX Runtime: disable, basic, extended, all (a list "
-                                                           "sweeps)"),
-    ("ort_execution_mode", "--ort-execution-mode", str, "ONNX Runtime: sequential, parallel (a list sweeps)"),
-    ("sustained", "--sustained", float, "after the rounds, run each configuration this many seconds, recording latency, "
-                                 "temperature, frequency and throttling once a second"),
-    ("cooldown", "--cooldown", str, "rest: seconds (45) or until the CPU is at or below a temperature (45C)"),
-    ("profile_runs", "--profile-runs", int, "runs per profile (with --profile)"),
-)
-AGENT_FLAGS = (("samples", "--samples", "keep every latency sample"),
-               ("no_interleave", "--no-interleave", "one configuration at a time, its process closed before the "
-                                                    "next (devices short of memory)"),
-               ("profile", "--profile", "per-layer profile of each ONNX configuration (ONNX Runtime's profiler)"))
+from edgebench.api.bench import AGENT_FLAGS, AGENT_OPTIONS
 
 
 def _agent_options(command):
@@ -40,22 +13,6 @@ def _agent_options(command):
     for name, flag, text in reversed(AGENT_FLAGS):
         command = click.option(flag, name, is_flag=True, help=text)(command)
     return command
-
-
-def agent_arguments(values: dict) -> list:
-    """The agent's command line for these option values, checked by the agent's own parser and rules: an
-    EdgebenchError names the first bad value before anything is copied to the device."""
-    from device_agent.cli import build_parser, options_from_args
-    from edgebench.fileio import host_errors
-
-    arguments = []
-    for name, flag, _, _ in AGENT_OPTIONS:
-        if values.get(name) is not None:
-            arguments += [flag, str(values[name])]
-    arguments += [flag for name, flag, _ in AGENT_FLAGS if values.get(name)]
-    with host_errors():  # the agent's UsageError, as the host's one-line error
-        options_from_args(build_parser().parse_args(["run", "BUNDLE", *arguments]))
-    return arguments
 
 
 @click.command("bench")
@@ -70,18 +27,9 @@ def agent_arguments(values: dict) -> list:
 def command(bundle, target, devices_file, results, **values) -> None:
     """Run BUNDLE on a device over ssh (or here) and bring the result back. The measurement options are the
     agent's (`device-agent run --help`), checked here before anything is copied."""
-    from edgebench.devices.measure import MeasureSettings, measure, open_device
-    from edgebench.errors import EdgebenchError
+    from edgebench.api import bench
 
-    artifacts = values.get("artifacts")
-    names = [name.strip() for name in artifacts.split(",") if name.strip()] if artifacts is not None else None
-    if names is not None and not names:
-        raise EdgebenchError(f"--artifacts '{artifacts}' names no artifact: give comma-separated artifact names")
-    agent_args = agent_arguments(values)
-    device = open_device(target, devices_file)
-    measure(Path(bundle), device, MeasureSettings(agent_args=tuple(agent_args), results=Path(results),
-                                                  artifacts=tuple(names) if names is not None else None),
-            log=click.echo)
+    bench(bundle, target, devices=devices_file, results=results, progress=click.echo, **values)
 
 
 @click.command("devices")

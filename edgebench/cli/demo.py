@@ -4,16 +4,16 @@ from pathlib import Path
 
 import click
 
-from edgebench.cli.options import POSITIVE_INT, THREADS
+from edgebench.cli.options import POSITIVE_INT, out_option, threads_option
 from edgebench.demo import DemoSpec
 
 _DEMO = DemoSpec()
 
 
 @click.command("demo")
-@click.option("--out", type=click.Path(file_okay=False), default=str(_DEMO.out), show_default=True)
+@out_option("demo folder (an earlier demo's is updated)", default=str(_DEMO.out))
 @click.option("--epochs", type=POSITIVE_INT, default=_DEMO.epochs, show_default=True)
-@click.option("--threads", type=THREADS, default=_DEMO.threads, show_default=True, help="agent threads")
+@threads_option("agent threads", default=_DEMO.threads)
 def command(out: str, epochs: int, threads: int) -> None:
     """Train, export, run and report end to end on the embedded digits (no data to fetch)."""
     from edgebench.demo import run_demo

@@ -1,14 +1,11 @@
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
-from edgebench.cli.options import FRACTION, INPUT_SIZE, NON_NEGATIVE_FLOAT, POSITIVE_FLOAT, POSITIVE_INT, comma_list
+from edgebench.cli.options import (FRACTION, INPUT_SIZE, NON_NEGATIVE_FLOAT, POSITIVE_FLOAT, POSITIVE_INT, comma_list,
+                                   data_option, force_option, max_drop_option, out_option, seed_option)
 from edgebench.export.spec import CALIBRATION_METHODS, Layout
 
-# `export` exits with this code when the bundle was written but some artifact failed its parity gate.
-EXIT_REFUSED_ARTIFACTS = 3
 UNIT_FLOATS = comma_list(FRACTION)
 
 
@@ -19,10 +16,9 @@ UNIT_FLOATS = comma_list(FRACTION)
 @click.option("--precisions", help="comma-separated: fp32, fp16, dynamic, int8 (fp16 and dynamic are TFLite "
               "only); the fp32 ONNX is always written")
 @click.option("--checkpoint", type=click.Path(), help="checkpoint from `edgebench train` (zoo models)")
-@click.option("--data", help="dataset for calibration and evaluation (default: the checkpoint's, else the "
-              "embedded digits)")
-@click.option("--out", type=click.Path(file_okay=False), help="bundle folder (default: bundles/MODEL)")
-@click.option("--force", is_flag=True, help="replace an existing bundle (only a folder edgebench wrote)")
+@data_option("dataset for calibration and evaluation (default: the checkpoint's, else the embedded digits)")
+@out_option("bundle folder (default: bundles/MODEL)")
+@force_option("replace an existing bundle (only a folder edgebench wrote)")
 @click.option("--format", "formats", help="comma-separated: onnx, tflite (default: both when the TFLite "
               "converter is installed)")
 @click.option("--tflite-layout", type=click.Choice([m.value for m in Layout], case_sensitive=False),
@@ -41,9 +37,9 @@ UNIT_FLOATS = comma_list(FRACTION)
               help="int8/dynamic artifacts of trained models: top-1 agreement must reach this")
 @click.option("--max-int8-drop", type=NON_NEGATIVE_FLOAT, default=3.0, show_default=True,
               help="int8/dynamic artifacts of trained models: accuracy points they may lose on the eval set")
-@click.option("--max-drop", type=POSITIVE_FLOAT, help="with --int8: the accuracy points int8 may lose on the eval "
-              "set against fp32; searches calibration, then keeps the most sensitive layers in float until within "
-              "it, or refuses int8 (the gate's int8 bound becomes this)")
+@max_drop_option("with --int8: the accuracy points int8 may lose on the eval set against fp32; searches "
+                 "calibration, then keeps the most sensitive layers in float until within it, or refuses int8 (the "
+                 "gate's int8 bound becomes this)")
 @click.option("--eval-size", type=POSITIVE_INT, default=500, show_default=True,
               help="labelled images bundled for the agent")
 @click.option("--input-size", type=INPUT_SIZE, help="square input size (ONNX / Python models without one)")
@@ -52,44 +48,21 @@ UNIT_FLOATS = comma_list(FRACTION)
               "(default: fitted on the data)")
 @click.option("--std", type=comma_list(POSITIVE_FLOAT), help="per-channel std in [0,1] units (default: fitted on "
               "the data)")
+@seed_option()
 def command(model, int8, precisions, checkpoint, data, out, force, formats, tflite_layout, calibration_size,
             calibration_method, int8_config, fp32_tolerance, fp16_tolerance, min_float_agreement, min_int8_agreement,
-            max_int8_drop, max_drop, eval_size, input_size, channels, mean, std) -> None:
+            max_int8_drop, max_drop, eval_size, input_size, channels, mean, std, seed) -> None:
     """Export MODEL (zoo name, path to an .onnx file, or package.module:function) to a verified bundle.
 
     Every artifact must pass the parity gate for its precision; one that fails is left out of the bundle,
     recorded in the manifest under `rejected`, and the command exits with code 3.
     """
-    from edgebench.export.pipeline import export_bundle
-    from edgebench.export.spec import (ExportSpec, Format, GateSpec, Precision, QuantSpec, default_formats,
-                                       parse_enum, resolve_configs)
+    from edgebench.api import export
 
-    if max_drop is not None and not int8 and "int8" not in (precisions or ""):
-        raise click.UsageError("--max-drop sets the int8 accuracy budget: add --int8 (or int8 to --precisions)")
-    if precisions:
-        chosen = tuple(parse_enum(Precision, p.strip()) for p in precisions.split(",") if p.strip())
-        chosen += (Precision.INT8,) if int8 and Precision.INT8 not in chosen else ()
-    else:
-        chosen = (Precision.INT8,) if int8 else (Precision.FP32,)
-    spec = ExportSpec(
-        precisions=chosen,
-        formats=tuple(parse_enum(Format, f.strip()) for f in formats.split(",") if f.strip()) if formats
-        else default_formats(),
-        layout=Layout(tflite_layout.upper()),
-        quant=QuantSpec(calibration_size=calibration_size, method=calibration_method,
-                        configs=resolve_configs(int8_config), max_drop_pp=max_drop),
-        gate=GateSpec(fp32_tolerance=fp32_tolerance, fp16_tolerance=fp16_tolerance,
-                      min_float_agreement=min_float_agreement, min_quant_agreement=min_int8_agreement,
-                      max_quant_drop=max_int8_drop, max_int8_drop=max_drop),
-        eval_size=eval_size,
-    )
-    name = Path(model).stem if model.endswith(".onnx") else model.split(":")[-1]
-    manifest = export_bundle(model, Path(out or f"bundles/{name}"), spec, checkpoint=checkpoint, data=data,
-                             input_size=input_size, channels=int(channels) if channels else None,
-                             mean=list(mean) if mean else None, std=list(std) if std else None, overwrite=force,
-                             log=click.echo)
-    refused = manifest.get("rejected", [])
-    if refused:
-        click.echo(f"error: {len(refused)} artifact(s) failed the parity gate and were left out of the bundle: "
-                   f"{', '.join(entry['name'] for entry in refused)} (see 'rejected' in its manifest.json)", err=True)
-        raise click.exceptions.Exit(EXIT_REFUSED_ARTIFACTS)
+    export(model, data, precisions=precisions, int8=int8, formats=formats, checkpoint=checkpoint, out=out,
+           force=force, max_drop=max_drop, tflite_layout=tflite_layout, calibration_size=calibration_size,
+           calibration_method=calibration_method, int8_config=int8_config, fp32_tolerance=fp32_tolerance,
+           fp16_tolerance=fp16_tolerance, min_float_agreement=min_float_agreement,
+           min_int8_agreement=min_int8_agreement, max_int8_drop=max_int8_drop, eval_size=eval_size,
+           input_size=input_size, channels=int(channels) if channels else None, mean=mean, std=std, seed=seed,
+           progress=click.echo)

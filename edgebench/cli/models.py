@@ -1,14 +1,8 @@
 from __future__ import annotations
 
 import json
-import re
 
 import click
-
-
-def _order(name: str):
-    """Natural order: resnet101-v2 before resnet101-v10."""
-    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
 
 
 @click.command("models")
@@ -18,25 +12,9 @@ def _order(name: str):
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def command(classes, family: str, as_json: bool) -> None:
     """List the model zoo and the study's variants with techniques, parameters, MACs and FLOPs."""
-    from edgebench.errors import EdgebenchError
-    from edgebench.models import create_model, model_entry, model_names
-    from edgebench.models.stats import model_stats
+    from edgebench.api import models
 
-    names = sorted(model_names(), key=_order)
-    families = sorted({model_entry(name).family for name in names})
-    if family and family not in families:
-        raise EdgebenchError(f"unknown family '{family}': valid families are {', '.join(families)}")
-    rows = []
-    for name in names:
-        entry = model_entry(name)
-        if family and entry.family != family:
-            continue
-        count = classes or (entry.variant.study_classes if entry.variant is not None else 10)
-        stats = model_stats(create_model(name, num_classes=count), (1, 3, entry.input_size, entry.input_size))
-        rows.append({"name": name, "family": entry.family, "input": f"{entry.input_size}x{entry.input_size}x3",
-                     "classes": count, **stats.as_dict(), "techniques": list(entry.techniques),
-                     "description": entry.description,
-                     "source": entry.variant.source if entry.variant is not None else "built-in"})
+    rows = [info.to_dict() for info in models(family=family, classes=classes)]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return

@@ -1,78 +1,38 @@
-"""Option types shared by every command: a bad value is refused by click (exit 2) with one line that names the
-option, the value and what is valid, before any work starts."""
+"""Option types and the shared options of every command, each defined once with one rule.
+
+The rules themselves live in `edgebench.api.rules` (the Python API checks keyword arguments with the same
+ones): a bad value is refused by click (exit 2) with one line that names the option, the value and what is
+valid, before any work starts. A shared option is a decorator here (`data_option`, `out_option`,
+`force_option`, `max_drop_option`, `seed_option`, `threads_option`); a command states only its help text.
+"""
 
 from __future__ import annotations
 
-import math
 from typing import Any, Optional
 
 import click
 
-
-class FiniteFloat(click.ParamType):
-    """A float that is neither nan nor inf, optionally within [low, high] (or [low, high) with high_open)."""
-
-    name = "float"
-
-    def __init__(self, low: Optional[float] = None, high: Optional[float] = None, *, low_open: bool = False,
-                 high_open: bool = False):
-        self.low, self.high, self.low_open, self.high_open = low, high, low_open, high_open
-
-    def _range(self) -> str:
-        if self.low is not None and self.high is not None:
-            return f"in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}{')' if self.high_open else ']'}"
-        if self.low is not None:
-            return f"{'>' if self.low_open else '>='} {self.low:g}"
-        if self.high is not None:
-            return f"{'<' if self.high_open else '<='} {self.high:g}"
-        return "finite"
-
-    def convert(self, value: Any, param, ctx) -> float:
-        if isinstance(value, float) and math.isfinite(value):
-            number = value
-        else:
-            try:
-                number = float(value)
-            except (TypeError, ValueError):
-                self.fail(f"{_label(param)} {value!r} is not a number", param, ctx)
-            if not math.isfinite(number):
-                self.fail(f"{_label(param)} {value} is not a finite number", param, ctx)
-        below = self.low is not None and (number <= self.low if self.low_open else number < self.low)
-        above = self.high is not None and (number >= self.high if self.high_open else number > self.high)
-        if below or above:
-            self.fail(f"{_label(param)} {value} is out of range: give a number {self._range()}", param, ctx)
-        return number
+from edgebench.api import rules
+from edgebench.errors import BadOptionError
 
 
-class BoundedInt(click.ParamType):
-    """An integer >= `low` (and <= `high` when given); `what` says what is valid in the message."""
+class RuleType(click.ParamType):
+    """A click type that checks a value with one of the shared rules."""
 
-    name = "integer"
+    def __init__(self, rule, name: str):
+        self.rule, self.name = rule, name
 
-    def __init__(self, low: int, high: Optional[int] = None, what: Optional[str] = None):
-        self.low, self.high = low, high
-        self.what = what or (f"an integer in [{low}, {high}]" if high is not None else f"an integer >= {low}")
-
-    def convert(self, value: Any, param, ctx) -> int:
-        if isinstance(value, bool):
-            self.fail(f"{_label(param)} {value!r} is not an integer", param, ctx)
-        if isinstance(value, int):
-            number = value
-        else:
-            text = str(value).strip()
-            try:
-                number = int(text)
-            except ValueError:
-                self.fail(f"{_label(param)} {value!r} is not an integer: give {self.what}", param, ctx)
-        if number < self.low or (self.high is not None and number > self.high):
-            self.fail(f"{_label(param)} {value} is out of range: give {self.what}", param, ctx)
-        return number
+    def convert(self, value: Any, param, ctx):
+        try:
+            return self.rule.check(value, _label(param))
+        except BadOptionError as exc:
+            self.fail(str(exc), param, ctx)
 
 
 class CommaList(click.ParamType):
     """A comma-separated list of `item` values, e.g. `--sparsity 0.2,0.5`; returned as a tuple."""
 
-    def __init__(self, item: click.ParamType, *, min_items: int = 1):
+    def __init__(self, item: RuleType, *, min_items: int = 1):
         self.item, self.min_items = item, min_items
         self.name = f"{item.name}[,{item.name}...]"
 
@@ -92,24 +52,67 @@ def _label(param) -> str:
     return max(opts, key=len)
 
 
+def FiniteFloat(low: Optional[float] = None, high: Optional[float] = None, *, low_open: bool = False,  # noqa: N802
+                high_open: bool = False) -> RuleType:
+    return RuleType(rules.FiniteFloat(low, high, low_open, high_open), "float")
+
+
+def BoundedInt(low: int, high: Optional[int] = None, what: Optional[str] = None) -> RuleType:  # noqa: N802
+    return RuleType(rules.BoundedInt(low, high, what), "integer")
+
+
 FINITE_FLOAT = FiniteFloat()
-POSITIVE_FLOAT = FiniteFloat(0.0, low_open=True)
-NON_NEGATIVE_FLOAT = FiniteFloat(0.0)
-FRACTION = FiniteFloat(0.0, 1.0)  # a closed [0, 1]
-POSITIVE_INT = BoundedInt(1, what="a whole number >= 1")
-NON_NEGATIVE_INT = BoundedInt(0, what="a whole number >= 0")
-INPUT_SIZE = BoundedInt(8, what="a square size in pixels >= 8, e.g. 32")
-THREADS = BoundedInt(1, 1024, what="a thread count >= 1")
-SEED = BoundedInt(0, 2**32 - 1, what="an integer in [0, 4294967295]")
+POSITIVE_FLOAT = RuleType(rules.POSITIVE_FLOAT, "float")
+NON_NEGATIVE_FLOAT = RuleType(rules.NON_NEGATIVE_FLOAT, "float")
+FRACTION = RuleType(rules.FRACTION, "float")  # a closed [0, 1]
+POSITIVE_INT = RuleType(rules.POSITIVE_INT, "integer")
+NON_NEGATIVE_INT = RuleType(rules.NON_NEGATIVE_INT, "integer")
+INPUT_SIZE = RuleType(rules.INPUT_SIZE, "integer")
+THREADS = RuleType(rules.THREADS, "integer")
+SEED = RuleType(rules.SEED, "integer")
+MAX_DROP = RuleType(rules.MAX_DROP, "float")
 
 
-def float_range(low: float, high: float, *, low_open: bool = False, high_open: bool = False) -> FiniteFloat:
+def float_range(low: float, high: float, *, low_open: bool = False, high_open: bool = False) -> RuleType:
     """A finite float in [low, high]; `low_open`/`high_open` exclude an end."""
     return FiniteFloat(low, high, low_open=low_open, high_open=high_open)
 
 
-def comma_list(item: click.ParamType, *, min_items: int = 1) -> CommaList:
+def comma_list(item: RuleType, *, min_items: int = 1) -> CommaList:
     return CommaList(item, min_items=min_items)
+
+
+# The shared options. Each command passes only what it says about the option (its help, its default).
+
+DATA_HELP = "data set: MNIST IDX folder, CIFAR batches, ImageFolder or .npz (default: the embedded digits)"
+
+
+def data_option(help: str = DATA_HELP):  # noqa: A002 (click's own keyword)
+    return click.option("--data", metavar="PATH", help=help)
+
+
+def out_option(help: str, *, file: bool = False, default: Optional[str] = None):  # noqa: A002
+    kind = click.Path(dir_okay=False) if file else click.Path(file_okay=False)
+    return click.option("--out", type=kind, default=default, show_default=default is not None, help=help)
+
+
+def force_option(help: str = "replace an existing output (only one edgebench wrote)"):  # noqa: A002
+    return click.option("--force", is_flag=True, help=help)
+
+
+def max_drop_option(help: str):  # noqa: A002
+    return click.option("--max-drop", type=MAX_DROP, metavar="PP", help=f"{help} (a number >= 0)")
+
+
+def seed_option(default: int = 0):
+    return click.option("--seed", type=SEED, default=default, show_default=True,
+                        help="random seed (data sampling, initial weights, calibration images)")
+
+
+def threads_option(help: str = "threads", *, sweep: bool = False, default: Optional[int] = None):  # noqa: A002
+    """One thread count (>= 1), or with `sweep` a comma-separated list of them to measure each (1,2,4)."""
+    kind = comma_list(THREADS) if sweep else THREADS
+    return click.option("--threads", type=kind, default=default, show_default=default is not None, help=help)
 
 
 class ExecutorType(click.ParamType):

@@ -41,9 +41,8 @@ def _prune(checkpoint_path: str, data: Optional[str], spec: PruneSpec, work: Pat
     import torch
 
     from edgebench.models.stats import model_stats
+    from edgebench.prune.importance import IMPORTANCES
     from edgebench.prune.methods import PRUNERS, summary
-    from edgebench.train.recipe import TrainSpec
-    from edgebench.train.trainer import evaluate, train
 
     base = load_checkpoint(checkpoint_path)
     data_ref = data or base.dataset.get("source")
@@ -55,45 +54,63 @@ def _prune(checkpoint_path: str, data: Optional[str], spec: PruneSpec, work: Pat
     torch.manual_seed(spec.seed)
     model = base.build_model()
     example = torch.zeros(1, channels, *size)
-    pruner = PRUNERS.get(spec.method)(model, example, len(base.class_names))
-    finetune = TrainSpec(epochs=max(1, spec.finetune_epochs), batch_size=spec.batch_size, schedule="plateau",
-                         lr=spec.lr, momentum=spec.momentum, weight_decay=spec.weight_decay,
-                         augment=tuple(base.train.get("augment", ("crop", "flip"))), seed=spec.seed)
-    baseline_accuracy = evaluate(model, test_set, base.preprocess)
-    stats = model_stats(model, tuple(example.shape))
-    rows = [{"iteration": 0, "file": str(Path(checkpoint_path).resolve()), "requested": 0.0, "achieved": 0.0,
-             "conv_sparsity": 0.0, "params": stats.params, "macs": stats.macs, "accuracy": round(baseline_accuracy, 5)}]
-    log(f"pruning {base.model_name} ({spec.method}); baseline accuracy {100 * baseline_accuracy:.2f} %")
+    importance = IMPORTANCES.get(spec.importance)()
+    pruner = PRUNERS.get(spec.method)(model, example, len(base.class_names), importance)
+    rows = [_row(0, Path(checkpoint_path).resolve(), {"requested": 0.0, "achieved": 0.0, "conv_sparsity": 0.0},
+                 model_stats(model, tuple(example.shape)), _evaluate(model, test_set, base))]
+    log(f"pruning {base.model_name} ({spec.method}, {spec.importance} importance); baseline accuracy "
+        f"{100 * rows[0]['accuracy']:.2f} %")
     for iteration, level in enumerate(spec.schedule(), start=1):
+        if importance.needs_gradients:
+            from edgebench.train.trainer import accumulate_gradients
+
+            accumulate_gradients(model, train_set, base.preprocess)
         pruner.step(level)
-        if spec.finetune_epochs > 0:
-            train(model, train_set, test_set, base.preprocess, finetune, log=lambda line: None)
-        accuracy = evaluate(model, test_set, base.preprocess)
+        accuracy = _finetune(model, train_set, test_set, base, spec)
         plain = pruner.export_copy().eval()
-        facts = summary(spec.method, level, pruner.achieved(), plain)
+        facts = summary(spec.method, spec.importance, level, pruner.achieved(), plain)
         stats = model_stats(plain, tuple(example.shape))
-        name = f"{base.model_name}-{spec.method}-{iteration:02d}.pt"
-        path = out / name  # where it will be once the run is complete
-        save_checkpoint(work / name, _pruned_checkpoint(base, plain, accuracy, facts, spec, iteration))
-        rows.append({"iteration": iteration, "file": str(path), **{k: facts[k] for k in
-                     ("requested", "achieved", "conv_sparsity")}, "params": stats.params, "macs": stats.macs,
-                     "accuracy": round(accuracy, 5)})
-        log(f"iteration {iteration}: {spec.method} {100 * facts['achieved']:.1f} % (requested "
+        name = f"{base.model_name}-{spec.label}-{iteration:02d}.pt"
+        save_checkpoint(work / name, _pruned_checkpoint(base, plain, accuracy, facts, spec, iteration,
+                                                        pruner.checkpoint_extra(plain)))
+        rows.append(_row(iteration, out / name, facts, stats, accuracy))  # where it will be once complete
+        log(f"iteration {iteration}: {spec.label} {100 * facts['achieved']:.1f} % (requested "
             f"{100 * level:.1f} %), {stats.params:,} params, {stats.macs / 1e6:.2f} MMACs, "
-            f"accuracy {100 * accuracy:.2f} %  ->  {path}")
+            f"accuracy {100 * accuracy:.2f} %  ->  {out / name}")
     write_json(work / SUMMARY_FILE, {"model": base.model_name, "spec": spec.as_dict(), "data": data_ref,
                                     "iterations": rows})
     return rows
 
 
-def _pruned_checkpoint(base: Checkpoint, model, accuracy: float, facts: Dict, spec: PruneSpec,
-                       iteration: int) -> Checkpoint:
-    from edgebench.models.structure import layer_shapes
+def _row(iteration: int, path: Path, facts: Dict, stats, accuracy: float) -> Dict:
+    return {"iteration": iteration, "file": str(path), **{k: facts[k] for k in ("requested", "achieved",
+                                                                               "conv_sparsity")},
+            "params": stats.params, "macs": stats.macs, "accuracy": round(accuracy, 5)}
 
-    extra = {**base.extra, "pruning": {**facts, "iteration": iteration, "spec": spec.as_dict(),
-                                       "parent_accuracy": base.accuracy}}
-    if spec.method == "channel":
-        extra["layer_shapes"] = layer_shapes(model)
+
+def _evaluate(model, test_set, base: Checkpoint) -> float:
+    from edgebench.train.trainer import evaluate
+
+    return evaluate(model, test_set, base.preprocess)
+
+
+def _finetune(model, train_set, test_set, base: Checkpoint, spec: PruneSpec) -> float:
+    """Fine-tune after a step (when asked) and return the test accuracy."""
+    from edgebench.train.recipe import TrainSpec
+    from edgebench.train.trainer import train
+
+    if spec.finetune_epochs > 0:
+        finetune = TrainSpec(epochs=spec.finetune_epochs, batch_size=spec.batch_size, schedule="plateau", lr=spec.lr,
+                             momentum=spec.momentum, weight_decay=spec.weight_decay,
+                             augment=tuple(base.train.get("augment", ("crop", "flip"))), seed=spec.seed)
+        train(model, train_set, test_set, base.preprocess, finetune, log=lambda line: None, show_progress=False)
+    return _evaluate(model, test_set, base)
+
+
+def _pruned_checkpoint(base: Checkpoint, model, accuracy: float, facts: Dict, spec: PruneSpec, iteration: int,
+                       method_extra: Dict) -> Checkpoint:
+    extra = {**base.extra, **method_extra, "pruning": {**facts, "iteration": iteration, "spec": spec.as_dict(),
+                                                       "parent_accuracy": base.accuracy}}
     return replace(base, state_dict={k: v.detach().clone() for k, v in model.state_dict().items()},
                    accuracy=accuracy, extra=extra)
 

@@ -3,10 +3,12 @@ agent on this machine, and tabulate sparsity against accuracy, size (raw and gzi
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from edgebench.errors import EdgebenchError
+from edgebench.export.spec import Format
 from edgebench.fileio import write_bytes, write_json, write_text
 from edgebench.prune.pipeline import read_summary
 from edgebench.report.budget import BudgetAnswer, Candidate, answer_within_budget
@@ -19,37 +21,96 @@ COLUMNS = [("iteration", "it"), ("sparsity", "sparsity %"), ("params", "params")
            ("fp32_p50_ms", "fp32 p50 ms"), ("int8_p50_ms", "int8 p50 ms")]
 
 
-def run_study(folder: Path, out: Path, *, formats=None, threads: int = 1, min_seconds: float = 1.0,
-              max_drop: Optional[float] = None, log: Callable[[str], None] = print) -> List[Dict]:
-    """`max_drop` (pp): also name the smallest and fastest artifact of any iteration within that drop of the
-    unpruned fp32 accuracy, written to the study's JSON and Markdown."""
-    from edgebench.devices.local import run_agent_here
-    from edgebench.export.manifest import read_manifest
-    from edgebench.export.pipeline import export_bundle
-    from edgebench.export.spec import ExportSpec, Format, Precision
+@dataclass(frozen=True, kw_only=True)
+class ExportTask:
+    """One iteration's export, a task any executor can run (paths absolute: a worker may start elsewhere)."""
+    model: str
+    checkpoint: str
+    data: Optional[str]
+    bundle: str
+    formats: Tuple[Format, ...] = (Format.ONNX,)
 
+
+def export_iteration(task: ExportTask) -> str:
+    """fp32 + int8 of one pruning iteration into its bundle folder; the folder."""
+    from edgebench.export.pipeline import export_bundle
+    from edgebench.export.spec import ExportSpec, Precision
+
+    export_bundle(task.model, Path(task.bundle), ExportSpec(precisions=(Precision.FP32, Precision.INT8),
+                                                            formats=task.formats),
+                  checkpoint=task.checkpoint, data=task.data, overwrite=True, log=lambda line: None)
+    return task.bundle
+
+
+def run_study(folder: Path, out: Path, *, formats=None, threads: int = 1, min_seconds: float = 1.0,
+              max_drop: Optional[float] = None, log: Callable[[str], None] = print,
+              executor: str = "local") -> List[Dict]:
+    """Exports run on `executor` ('local', 'process:N', 'ray[:ADDRESS]'), several at once; the measurements
+    on this machine then run one at a time, so that no two timings share its cores. `max_drop` (pp): also
+    name the smallest and fastest artifact of any iteration within that drop of the unpruned fp32 accuracy,
+    written to the study's JSON and Markdown."""
     summary = read_summary(folder)
-    rows = []
-    for item in summary["iterations"]:
-        bundle = out / "bundles" / f"iteration-{item['iteration']:02d}"
-        log(f"== iteration {item['iteration']}: {100 * item['achieved']:.1f} % ({summary['spec']['method']})")
-        export_bundle(summary["model"], bundle, ExportSpec(precisions=(Precision.FP32, Precision.INT8),
-                                                           formats=formats or (Format.ONNX,)),
-                      checkpoint=item["file"], data=summary["data"], overwrite=True, log=lambda line: None)
-        result_path = out / "results" / f"iteration-{item['iteration']:02d}.json"
-        run = run_agent_here(bundle, result_path, ["--threads", str(threads), "--min-seconds", str(min_seconds),
-                                                   "--quiet"])
-        if run.code != 0:
-            raise EdgebenchError(f"the device agent failed on iteration {item['iteration']}: {run.last_line}")
-        rows.append(_row(item, read_manifest(bundle), read_result(result_path)))
-        log("  " + ", ".join(f"{title} {rows[-1][key]}" for key, title in COLUMNS[1:]))
+    method = run_label(summary["spec"])
+    _export_all(summary, out, tuple(formats or (Format.ONNX,)), executor, log)
+    rows = [_measure(item, out, method, threads, min_seconds, log) for item in summary["iterations"]]
     answer = study_answer(rows, max_drop) if max_drop is not None else None
-    write_json(out / "pruning-study.json", {"model": summary["model"], "method": summary["spec"]["method"],
+    write_json(out / "pruning-study.json", {"model": summary["model"], "method": method,
                                             "rows": rows, "budget": answer_dict(answer)})
     write_text(out / "pruning-study.md", markdown(rows, answer))
     write_text(out / "pruning-study.csv", csv_text(rows))
-    write_bytes(out / "pruning-study.png", plot(rows, summary["model"], summary["spec"]["method"]))
+    write_bytes(out / "pruning-study.png", plot(rows, summary["model"], method))
     return rows
+
+
+def _bundle(out: Path, item: Dict) -> Path:
+    return Path(out).absolute() / "bundles" / f"iteration-{item['iteration']:02d}"
+
+
+def _absolute(path: Optional[str]) -> Optional[str]:
+    return str(Path(path).absolute()) if path and Path(path).exists() else path
+
+
+def _export_all(summary: Dict, out: Path, formats: Tuple[Format, ...], executor: str,
+                log: Callable[[str], None]) -> None:
+    from edgebench.executor import make_executor
+    from edgebench.executor.display import follow
+
+    items = summary["iterations"]
+    tasks = [ExportTask(model=summary["model"], checkpoint=_absolute(item["file"]), data=_absolute(summary["data"]),
+                        bundle=str(_bundle(out, item)), formats=formats) for item in items]
+    names = [f"iteration {item['iteration']}" for item in items]
+    failed = []
+    with make_executor(executor) as runner:
+        log(f"exporting {len(tasks)} iterations on {runner.describe()}")
+        for outcome in follow(runner.map(export_iteration, tasks, names=names), total=len(tasks),
+                              slots=runner.slots, note=log, what="export of"):
+            if not outcome.ok:
+                failed.append(f"{outcome.name}: {outcome.error}")
+    if failed:
+        raise EdgebenchError(f"{len(failed)} of {len(tasks)} exports failed ({'; '.join(failed)})")
+
+
+def _measure(item: Dict, out: Path, method: str, threads: int, min_seconds: float,
+             log: Callable[[str], None]) -> Dict:
+    from edgebench.devices.local import run_agent_here
+    from edgebench.export.manifest import read_manifest
+
+    bundle = _bundle(out, item)
+    log(f"== iteration {item['iteration']}: {100 * item['achieved']:.1f} % ({method})")
+    result_path = out / "results" / f"iteration-{item['iteration']:02d}.json"
+    run = run_agent_here(bundle, result_path, ["--threads", str(threads), "--min-seconds", str(min_seconds),
+                                               "--quiet"])
+    if run.code != 0:
+        raise EdgebenchError(f"the device agent failed on iteration {item['iteration']}: {run.last_line}")
+    row = _row(item, read_manifest(bundle), read_result(result_path))
+    log("  " + ", ".join(f"{title} {row[key]}" for key, title in COLUMNS[1:]))
+    return row
+
+
+def run_label(spec: Dict) -> str:
+    """`l1-unstructured`, `taylor-channel`: a run's importance and method (a summary written before importances
+    were chosen apart names its method alone)."""
+    return f"{spec['importance']}-{spec['method']}" if spec.get("importance") else str(spec.get("method"))
 
 
 def _row(item: Dict, manifest: Dict, result: Dict) -> Dict:

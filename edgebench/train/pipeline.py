@@ -16,9 +16,11 @@ MIN_INPUT_SIZE = 8  # below this the models' downsampling leaves no pixels
 
 def train_model(model_name: str, data: Optional[str], spec: TrainSpec, out: Path, *,
                 input_size: Optional[int] = None, in_channels: int = 3,
-                log: Callable[[str], None] = print, resumable: bool = False) -> Checkpoint:
+                log: Callable[[str], None] = print, resumable: bool = False,
+                show_progress: Optional[bool] = None) -> Checkpoint:
     """Train and save a checkpoint. `resumable` keeps the training state next to `out` after every epoch
-    (`<out>.state`) and continues from it when present; it is removed once the checkpoint is written."""
+    (`<out>.state`) and continues from it when present; it is removed once the checkpoint is written.
+    `show_progress`: None shows a progress bar on a terminal, False never."""
     from edgebench.models import create_model, model_entry
     from edgebench.train.trainer import train
 
@@ -46,19 +48,20 @@ def train_model(model_name: str, data: Optional[str], spec: TrainSpec, out: Path
     log(f"training {model_name} on {train_set.source}: {len(train_set)} train / {len(test_set)} test images, "
         f"{num_classes} classes, {size}x{size}x{in_channels}, {spec.epochs} epochs ({spec.schedule})")
     state_path = out.with_name(out.name + ".state") if resumable else None
-    result = train(model, train_set, test_set, preprocess, spec, log=log, state_path=state_path)
+    result = train(model, train_set, test_set, preprocess, spec, log=log, state_path=state_path,
+                   show_progress=show_progress)
     checkpoint = Checkpoint(
         model_name=model_name, model_config=config, preprocess=preprocess,
-        class_names=train_raw.class_names[:num_classes] if len(train_raw.class_names) >= num_classes
-        else tuple(str(i) for i in range(num_classes)),
-        state_dict={k: v.detach().clone() for k, v in model.state_dict().items()},
-        accuracy=result.accuracy,
+        class_names=_class_names(train_raw.class_names, num_classes),
+        state_dict={k: v.detach().clone() for k, v in model.state_dict().items()}, accuracy=result.accuracy,
         dataset={"source": train_set.source, "train_images": len(train_set), "test_images": len(test_set)},
-        train=spec.as_dict(), history=result.history,
-        extra={"train_seconds": round(result.seconds, 1)},
-    )
+        train=spec.as_dict(), history=result.history, extra={"train_seconds": round(result.seconds, 1)})
     save_checkpoint(out, checkpoint)
     if state_path is not None:
         state_path.unlink(missing_ok=True)
     log(f"test accuracy {100 * result.accuracy:.2f} %  ->  {out}")
     return checkpoint
+
+
+def _class_names(names, count: int):
+    return tuple(names[:count]) if len(names) >= count else tuple(str(i) for i in range(count))

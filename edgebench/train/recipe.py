@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, replace
 from enum import Enum
 from typing import Optional, Tuple
 
-from edgebench.errors import EdgebenchError
+from edgebench.errors import BadOptionError, EdgebenchError
 
 
 class Schedule(str, Enum):
@@ -50,23 +50,23 @@ class TrainSpec:
             raise EdgebenchError(f"unknown augmentation '{sorted(unknown)[0]}': choose from "
                                  f"{', '.join(AUGMENTATIONS)} or none")
         if self.epochs < 1:
-            raise EdgebenchError(f"epochs {self.epochs} is out of range: give at least 1")
+            raise BadOptionError(f"epochs {self.epochs} is out of range: give at least 1")
         if self.batch_size < 1:
-            raise EdgebenchError(f"batch size {self.batch_size} is out of range: give at least 1")
+            raise BadOptionError(f"batch size {self.batch_size} is out of range: give at least 1")
         for name, value in (("learning rate", self.lr), ("momentum", self.momentum),
                             ("weight decay", self.weight_decay), ("pct_start", self.pct_start)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise EdgebenchError(f"{name} {value} is not a finite number")
+                raise BadOptionError(f"{name} {value} is not a finite number")
         if self.lr <= 0:
-            raise EdgebenchError(f"learning rate {self.lr} is out of range: give a positive value")
+            raise BadOptionError(f"learning rate {self.lr} is out of range: give a positive value")
         if self.weight_decay < 0:
-            raise EdgebenchError(f"weight decay {self.weight_decay} is out of range: give 0 or more")
+            raise BadOptionError(f"weight decay {self.weight_decay} is out of range: give 0 or more")
         if not 0 <= self.momentum < 1:
-            raise EdgebenchError(f"momentum {self.momentum} is out of range: give a value in [0, 1)")
+            raise BadOptionError(f"momentum {self.momentum} is out of range: give a value in [0, 1)")
         if not 0 < self.pct_start < 1:
-            raise EdgebenchError(f"pct_start {self.pct_start} is out of range: give a value in (0, 1)")
+            raise BadOptionError(f"pct_start {self.pct_start} is out of range: give a value in (0, 1)")
         if self.train_limit is not None and self.train_limit < 1:
-            raise EdgebenchError(f"train limit {self.train_limit} is out of range: give a positive count")
+            raise BadOptionError(f"train limit {self.train_limit} is out of range: give a positive count")
 
     @classmethod
     def for_schedule(cls, schedule: str, **overrides) -> "TrainSpec":

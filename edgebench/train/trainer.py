@@ -7,7 +7,7 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, List, Optional
+from typing import Callable, List, Optional, Tuple
 
 import numpy as np
 
@@ -75,81 +75,128 @@ def evaluate(model, imageset: ImageSet, preprocess: Preprocess, device: str = "c
     return correct / max(1, len(labels))
 
 
+@dataclass(kw_only=True)
+class _Loop:
+    """What one training run holds across epochs: the data on the device, the optimizer and its schedule."""
+
+    images: object
+    labels: object
+    normalise: Callable
+    optimizer: object
+    schedule: TrainSchedule
+    generator: object
+    steps_per_epoch: int
+
+
+def _loop(model, train_set: ImageSet, preprocess: Preprocess, spec: TrainSpec) -> _Loop:
+    import torch
+
+    torch.manual_seed(spec.seed)
+    device = torch.device(spec.device)
+    model.to(device)
+    images, labels = _to_tensor(train_set, device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=spec.lr, momentum=spec.momentum,
+                                weight_decay=spec.weight_decay)
+    steps_per_epoch = (len(labels) + spec.batch_size - 1) // spec.batch_size
+    return _Loop(images=images, labels=labels, normalise=_normaliser(preprocess, device), optimizer=optimizer,
+                 schedule=TrainSchedule(optimizer, spec, steps_per_epoch), steps_per_epoch=steps_per_epoch,
+                 generator=torch.Generator().manual_seed(spec.seed))
+
+
+def _resume(state_path, model, loop: _Loop, spec: TrainSpec, log) -> Tuple[List[dict], float, int]:
+    """(history, seconds spent, first epoch to run) of a saved run, or of a fresh one."""
+    import torch
+
+    if state_path is None or not Path(state_path).exists():
+        return [], 0.0, 1
+    state = _load_state(state_path, torch.device(spec.device))
+    if state.get("spec") != spec.as_dict():
+        raise EdgebenchError(f"{state_path} was saved by a run with another recipe; delete it to start over")
+    model.load_state_dict(state["model"])
+    loop.optimizer.load_state_dict(state["optimizer"])
+    loop.schedule.load_state_dict(state)
+    loop.generator.set_state(state["generator"])
+    torch.set_rng_state(state["torch_rng"])
+    log(f"resuming from {state_path} after epoch {state['epoch']}/{spec.epochs}")
+    return list(state["history"]), state["seconds"], state["epoch"] + 1
+
+
+def _epoch(model, loop: _Loop, spec: TrainSpec, epoch: int, show_progress: Optional[bool]) -> Tuple[float, int]:
+    """One pass over the training images: (summed loss, correct predictions)."""
+    import torch
+    from tqdm import tqdm
+
+    model.train()
+    loss_fn = torch.nn.CrossEntropyLoss()
+    order = torch.randperm(len(loop.labels), generator=loop.generator).to(loop.labels.device)
+    total_loss, total_correct = 0.0, 0
+    bar = tqdm(range(loop.steps_per_epoch), desc=f"epoch {epoch}/{spec.epochs}", unit="batch", leave=False,
+               disable=(not show_progress) if show_progress is not None else None)
+    for step in bar:
+        index = order[step * spec.batch_size:(step + 1) * spec.batch_size]
+        logits = model(loop.normalise(augment_batch(loop.images[index], spec, loop.generator)))
+        loss = loss_fn(logits, loop.labels[index])
+        if not math.isfinite(loss.item()):
+            raise EdgebenchError(f"training diverged: the loss is {loss.item()} at epoch {epoch}, step "
+                                 f"{step + 1}/{loop.steps_per_epoch} (lr {loop.schedule.lr:.3g}); "
+                                 "lower --lr; no checkpoint was written")
+        loop.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        loop.optimizer.step()
+        loop.schedule.step()
+        total_loss += loss.item() * len(index)
+        total_correct += int((logits.argmax(1) == loop.labels[index]).sum())
+        bar.set_postfix(loss=f"{loss.item():.3f}")
+    bar.close()
+    return total_loss, total_correct
+
+
 def train(model, train_set: ImageSet, test_set: ImageSet, preprocess: Preprocess, spec: TrainSpec,
           log: Callable[[str], None] = print, show_progress: Optional[bool] = None,
           state_path: Optional[Path] = None) -> TrainResult:
     """Train in place. With `state_path`, the full training state (weights, optimizer, schedule, random
     generators, history) is saved there after every epoch, and a run that finds one continues from it:
     an interrupted run resumes at the next epoch and ends where an uninterrupted one would."""
-    import torch
-    from tqdm import tqdm
-
-    torch.manual_seed(spec.seed)
-    generator = torch.Generator().manual_seed(spec.seed)
-    device = torch.device(spec.device)
-    model.to(device)
-    images, labels = _to_tensor(train_set, device)
-    normalise = _normaliser(preprocess, device)
-    optimizer = torch.optim.SGD(model.parameters(), lr=spec.lr, momentum=spec.momentum,
-                                weight_decay=spec.weight_decay)
-    steps_per_epoch = (len(labels) + spec.batch_size - 1) // spec.batch_size
-    schedule = TrainSchedule(optimizer, spec, steps_per_epoch)
-    loss_fn = torch.nn.CrossEntropyLoss()
-    history: List[dict] = []
-    first_epoch, spent = 1, 0.0
-    if state_path is not None and Path(state_path).exists():
-        state = _load_state(state_path, device)
-        if state.get("spec") != spec.as_dict():
-            raise EdgebenchError(f"{state_path} was saved by a run with another recipe; delete it to start over")
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        schedule.load_state_dict(state)
-        generator.set_state(state["generator"])
-        torch.set_rng_state(state["torch_rng"])
-        history, spent = list(state["history"]), state["seconds"]
-        first_epoch = state["epoch"] + 1
-        log(f"resuming from {state_path} after epoch {state['epoch']}/{spec.epochs}")
+    loop = _loop(model, train_set, preprocess, spec)
+    history, spent, first_epoch = _resume(state_path, model, loop, spec, log)
     started = time.perf_counter() - spent
+    count = len(loop.labels)
     for epoch in range(first_epoch, spec.epochs + 1):
-        model.train()
-        order = torch.randperm(len(labels), generator=generator).to(device)
-        total_loss, total_correct = 0.0, 0
-        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch}/{spec.epochs}", unit="batch", leave=False,
-                   disable=(not show_progress) if show_progress is not None else None)
-        for step in bar:
-            index = order[step * spec.batch_size:(step + 1) * spec.batch_size]
-            batch = normalise(augment_batch(images[index], spec, generator))
-            logits = model(batch)
-            loss = loss_fn(logits, labels[index])
-            if not math.isfinite(loss.item()):
-                raise EdgebenchError(f"training diverged: the loss is {loss.item()} at epoch {epoch}, step "
-                                     f"{step + 1}/{steps_per_epoch} (lr {schedule.lr:.3g}); "
-                                     "lower --lr; no checkpoint was written")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            total_loss += loss.item() * len(index)
-            total_correct += int((logits.argmax(1) == labels[index]).sum())
-            bar.set_postfix(loss=f"{loss.item():.3f}")
-        bar.close()
-        train_loss = total_loss / len(labels)
-        stop = schedule.step(epoch_loss=train_loss)
+        total_loss, total_correct = _epoch(model, loop, spec, epoch, show_progress)
+        train_loss = total_loss / count
+        stop = loop.schedule.step(epoch_loss=train_loss)
         test_accuracy = evaluate(model, test_set, preprocess, spec.device)
         history.append({"epoch": epoch, "train_loss": round(train_loss, 5),
-                        "train_accuracy": round(total_correct / len(labels), 5),
-                        "test_accuracy": round(test_accuracy, 5), "lr": schedule.lr})
-        log(f"epoch {epoch}/{spec.epochs}  loss {train_loss:.4f}  train {100 * total_correct / len(labels):.2f} %  "
+                        "train_accuracy": round(total_correct / count, 5),
+                        "test_accuracy": round(test_accuracy, 5), "lr": loop.schedule.lr})
+        log(f"epoch {epoch}/{spec.epochs}  loss {train_loss:.4f}  train {100 * total_correct / count:.2f} %  "
             f"test {100 * test_accuracy:.2f} %  ({time.perf_counter() - started:.0f} s)")
         if state_path is not None:
-            _save_state(state_path, spec, epoch, model, optimizer, schedule, generator, history,
+            _save_state(state_path, spec, epoch, model, loop.optimizer, loop.schedule, loop.generator, history,
                         time.perf_counter() - started)
         if stop:
-            log(f"early stop: train loss has not improved for {schedule.stale} epochs")
+            log(f"early stop: train loss has not improved for {loop.schedule.stale} epochs")
             break
     model.eval().to("cpu")
     return TrainResult(accuracy=history[-1]["test_accuracy"], history=tuple(history),
                        seconds=time.perf_counter() - started)
+
+
+def accumulate_gradients(model, imageset: ImageSet, preprocess: Preprocess, *, images: int = 256,
+                         batch_size: int = 64) -> None:
+    """Leave in each parameter's `.grad` the cross-entropy gradient summed over the first `images` training
+    images (what a gradient-based pruning importance ranks by); the weights are not changed."""
+    import torch
+
+    device = next(model.parameters()).device
+    data, labels = _to_tensor(imageset, device)
+    normalise = _normaliser(preprocess, device)
+    model.eval()
+    model.zero_grad(set_to_none=True)
+    loss_fn = torch.nn.CrossEntropyLoss(reduction="sum")
+    for start in range(0, min(images, len(labels)), batch_size):
+        stop = min(start + batch_size, images)
+        loss_fn(model(normalise(data[start:stop])), labels[start:stop]).backward()
 
 
 def _load_state(path, device) -> dict:
