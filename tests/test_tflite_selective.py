@@ -142,6 +142,21 @@ def test_every_layer_has_a_tflite_op(converted):
     assert len({pairs[layer] for layer in layers}) == len(layers)  # one op each, none shared
 
 
+def test_an_op_without_weights_can_be_kept_float(converted):
+    """Not only layers: the residual join (ONNX Add) and the global average pool (ReduceMean) by node name."""
+    import onnx
+
+    nodes = onnx.load(str(converted["dir"] / "model.onnx")).graph.node
+    join = next(n.name for n in nodes if n.op_type == "Add" and not any("bias" in i for i in n.input))
+    pool = next(n.name for n in nodes if n.op_type == "ReduceMean")
+    mixed = converted["converter"].convert_mixed([join, pool])
+    assert mixed.unmatched_layers == () and len(mixed.tflite_float_ops) == 2
+    listed = ops(mixed.model)
+    assert [(name, out) for name, _, out in listed if name in ("ADD", "MEAN")] == [("ADD", "float32"),
+                                                                                  ("MEAN", "float32")]
+    assert all(out == "int8" for name, _, out in listed if name in ("CONV_2D", "FULLY_CONNECTED"))
+
+
 def test_unknown_layer_is_one_line(converted):
     converter, convs = converted["converter"], converted["convs"]
     with pytest.raises(EdgebenchError) as caught:
