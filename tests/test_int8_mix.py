@@ -321,3 +321,17 @@ def test_every_quantized_op_is_ranked_and_can_be_kept_float(tmp_path):
     assert producers[node.input[0]].op_type == "Transpose"  # reads the float tensor, no dequantize between
     assert not any(n.op_type == "QuantizeLinear" and n.input[0] == node.output[0] for n in mix.graph.node)
     assert set(quantized_nodes(tmp_path / "mix.onnx")).isdisjoint(chain[1:2])
+
+
+def test_budget_rules_shared_by_both_formats():
+    from edgebench.export.int8.budget import Calibration, Trial, diagnosis_first, within
+
+    assert within(1.0, 1.0) and within(1.0 + 1e-12, 1.0) and not within(1.001, 1.0)  # the report's tolerance
+    assert diagnosis_first(("a", "b", "c"), {"node": "c"}) == ("c", "a", "b")
+    assert diagnosis_first(("a", "b"), {"node": "x"}) == ("a", "b") == diagnosis_first(("a", "b"), None)
+    calibrated = Trial(accuracy=0.8123456, drop_pp=1.23456, calibration=Calibration(
+        method="entropy", per_channel=False, config="u8s8"))
+    assert calibrated.as_dict() == {"method": "entropy", "per_channel": False, "config": "u8s8",
+                                    "accuracy": 0.812346, "drop_pp": 1.235}
+    assert Trial(accuracy=0.9, drop_pp=-0.2, float_layers=("a", "b")).as_dict() == {
+        "float_layers": 2, "accuracy": 0.9, "drop_pp": -0.2}

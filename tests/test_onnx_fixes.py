@@ -121,7 +121,8 @@ def test_a_file_that_still_cannot_run_is_one_line_naming_node_and_op(tmp_path, c
     graph = helper.make_graph([helper.make_node("Reshape", ["input", "shape"], ["out"], name="head/reshape")], "g",
                               [helper.make_tensor_value_info("input", onnx.TensorProto.FLOAT, ["n", 3, 4, 4])],
                               [helper.make_tensor_value_info("out", onnx.TensorProto.FLOAT, None)], [shape])
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), str(tmp_path / "bad.onnx"))
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    onnx.save(model, str(tmp_path / "bad.onnx"))
     message = run_error(tmp_path / "bad.onnx", 3, (4, 4), 1)
     assert message.startswith("node 'head/reshape' (Reshape): ") and "\n" not in message
     assert capfd.readouterr().err == ""

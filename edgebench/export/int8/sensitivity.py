@@ -19,7 +19,8 @@ import numpy as np
 
 METHOD = ("local int8 noise: mean per-channel noise-to-signal energy ratio of the node's int8 weights (if any) "
           "plus its noisiest input and its output activations (before vs after their QuantizeLinear/"
-          "DequantizeLinear pair in the fully quantized QDQ model), measured on {images} calibration images; higher is more sensitive")
+          "DequantizeLinear pair in the fully quantized QDQ model), measured on {images} calibration images; "
+          "higher is more sensitive")
 FOLLOWED_ACTIVATIONS = ("Relu", "Clip")
 
 
