@@ -122,8 +122,9 @@ class Search:
     def screening(self) -> None:
         for number, protocol in enumerate((SCREENING, SCREENING_LONG)):
             pool = self.alive()
-            if number and len(pool) <= self.spec.top_k * len(self.space.formats):
-                return
+            per_format = [sum(self.entries[n]["format"] == fmt for n in pool) for fmt in self.space.formats]
+            if number and max(per_format, default=0) <= self.spec.top_k + 2:
+                return  # the sweep takes the best of each runtime, the confirmation the best two: no narrowing needed
             configs = self.measure(protocol, pool, [self.space.screening_setting(self.entries[n]["format"])
                                                     for n in pool])
             if configs is None:
