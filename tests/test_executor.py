@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -160,3 +161,27 @@ def test_status_line_says_done_running_where_and_time_left():
     assert "after 4 attempts; 0 running" in status_line(failed, done=4, total=4, slots=2, elapsed=9.0)
     assert remaining_seconds(done=1, total=4, elapsed=10.0) == 30.0
     assert remaining_seconds(done=0, total=4, elapsed=10.0) is None
+
+
+@pytest.mark.parametrize("command", [["ablation", "--arch", "vgg19"], ["prune-study", "."]])
+def test_executor_ray_without_ray_is_one_line_with_the_install_command(tmp_path, monkeypatch, command):
+    from click.testing import CliRunner
+
+    from edgebench.cli import cli
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
+    result = CliRunner().invoke(cli, [*command, "--executor", "ray", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2 and result.output.count("\n") == 1
+    assert "--executor': ray is not installed: pip install 'edgebench[ray]'" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_bad_executor_is_refused_before_any_work(tmp_path):
+    from click.testing import CliRunner
+
+    from edgebench.cli import cli
+
+    result = CliRunner().invoke(cli, ["ablation", "--arch", "vgg19", "--executor", "process:0", "--out",
+                                      str(tmp_path / "out")])
+    assert result.exit_code == 2 and "executor 'process:0' needs a worker count: write process:N" in result.output
+    assert not (tmp_path / "out").exists()

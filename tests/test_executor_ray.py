@@ -56,14 +56,23 @@ def test_ray_reruns_the_task_of_a_killed_worker(ray_cluster, tmp_path):
     assert outcomes[0].ok and outcomes[0].value["square"] == 16 and attempts(tmp_path, 4) == 2
 
 
-def test_ray_without_ray_installed_says_the_install_line(tmp_path):
-    import subprocess
+def test_ray_cancels_running_tasks_when_the_caller_stops(ray_cluster, tmp_path):
+    import time
 
-    code = ("import sys; sys.modules['ray'] = None\n"
-            "from edgebench.executor import make_executor\n"
-            "make_executor('ray')\n")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert done.returncode == 1 and "ray is not installed: pip install 'edgebench[ray]'" in done.stderr
+    from tests.test_executor import _alive
+
+    jobs = [Job(number=1, folder=str(tmp_path)), Job(number=2, folder=str(tmp_path), sleep=60)]
+    outcomes = make_executor("ray").map(square, jobs)
+    assert next(outcomes).value["square"] == 1
+    deadline = time.time() + 30
+    while attempts(tmp_path, 2) == 0 and time.time() < deadline:
+        time.sleep(0.05)
+    sleeper = int(next(tmp_path.glob("attempt-2-*")).read_text())
+    outcomes.close()  # what Ctrl-C in the caller does too: the pending task is cancelled, its worker ended
+    deadline = time.time() + 20
+    while _alive(sleeper) and time.time() < deadline:
+        time.sleep(0.1)
+    assert not _alive(sleeper)
 
 
 def _tiny_ablation(names, epochs=1):
@@ -115,3 +124,26 @@ def test_same_ablation_table_under_every_executor(ray_cluster, tmp_path):
         assert sorted(p.name for p in (out / "logs").iterdir()) == ["vgg19-v10.log", "vgg19-v8.log"]
     assert tables["process:2"] == tables["local"] and tables["ray"] == tables["local"]
     assert "| vgg19-v8 |" in tables["local"] and "| vgg19-v10 |" in tables["local"]
+
+
+@pytest.mark.slow  # a pruning run, then its study exported twice: about a minute
+def test_prune_study_exports_in_parallel_with_the_same_table(trained_checkpoint, tmp_path):
+    from edgebench.prune.pipeline import prune_checkpoint
+    from edgebench.prune.spec import PruneSpec
+    from edgebench.prune.study import run_study
+
+    folder = tmp_path / "pruned"
+    prune_checkpoint(str(trained_checkpoint), None, PruneSpec(iterations=2, finetune_epochs=0), folder,
+                     log=lambda line: None)
+    lines = []
+    local = run_study(folder, tmp_path / "local", min_seconds=0.05, log=lambda line: None)
+    parallel = run_study(folder, tmp_path / "process", min_seconds=0.05, log=lines.append, executor="process:2")
+
+    def timeless(rows):
+        return [{key: value for key, value in row.items() if not key.endswith("_p50_ms")} for row in rows]
+
+    assert [row["iteration"] for row in parallel] == [0, 1, 2] and timeless(parallel) == timeless(local)
+    exported = [line for line in lines if line.startswith("[") and "export of iteration" in line]
+    assert len(exported) == 3 and all(" done on " in line and " pid " in line for line in exported)
+    measured = [line for line in lines if line.startswith("== iteration")]
+    assert [line.split(":")[0] for line in measured] == ["== iteration 0", "== iteration 1", "== iteration 2"]
