@@ -61,6 +61,24 @@ def _strict_constant(name: str):
 
 
 def _read_manifest(path: str) -> Tuple[Dict[str, Any], bytes]:
+    manifest, raw = read_manifest_document(path)
+    manifest_path = os.path.join(path, MANIFEST_FILE)
+    version = manifest.get("schema_version")
+    if type(version) is not int or version not in MANIFEST_VERSIONS:
+        raise AgentError(f"{manifest_path}: schema_version {version!r} is not supported: this agent reads "
+                         f"{', '.join(map(str, MANIFEST_VERSIONS))}; update the agent")
+    validate(manifest, "manifest", manifest_path)
+    preprocess = manifest["preprocess"]
+    for key in ("mean", "std"):
+        if len(preprocess[key]) not in (1, preprocess["channels"]):
+            raise AgentError(f"{manifest_path}: preprocess.{key} has {len(preprocess[key])} values; "
+                             f"give 1 or one per channel ({preprocess['channels']})")
+    return manifest, raw
+
+
+def read_manifest_document(path: str) -> Tuple[Dict[str, Any], bytes]:
+    """The first step of `load_bundle`: the manifest of the folder `path` as JSON of the bundle kind (any version,
+    not yet validated) and its bytes. `is_bundle` stops here: a folder edgebench wrote, damaged or not."""
     manifest_path = os.path.join(path, MANIFEST_FILE)
     if not os.path.isdir(path):
         if os.path.lexists(path):
@@ -83,16 +101,6 @@ def _read_manifest(path: str) -> Tuple[Dict[str, Any], bytes]:
         raise AgentError(f"{manifest_path} is not valid JSON: {exc}") from None
     if not isinstance(manifest, dict) or manifest.get("kind") != MANIFEST_KIND:
         raise AgentError(f"{manifest_path} is not an edgebench bundle manifest (kind must be '{MANIFEST_KIND}')")
-    version = manifest.get("schema_version")
-    if type(version) is not int or version not in MANIFEST_VERSIONS:
-        raise AgentError(f"{manifest_path}: schema_version {version!r} is not supported: this agent reads "
-                         f"{', '.join(map(str, MANIFEST_VERSIONS))}; update the agent")
-    validate(manifest, "manifest", manifest_path)
-    preprocess = manifest["preprocess"]
-    for key in ("mean", "std"):
-        if len(preprocess[key]) not in (1, preprocess["channels"]):
-            raise AgentError(f"{manifest_path}: preprocess.{key} has {len(preprocess[key])} values; "
-                             f"give 1 or one per channel ({preprocess['channels']})")
     return manifest, raw
 
 

@@ -139,9 +139,8 @@ def _check_refused(code: int, said: Sequence[str], where: str) -> None:
         raise EdgebenchError(f"the agent on {where} refused the run: {last.removeprefix('error: ')[:300]}")
 
 
-def _run_ssh(bundle: Path, device: DeviceSpec, target_folder: Path, agent_args: Sequence[str],
-             formats: Sequence[str], log) -> Path:
-    remote = Remote(device)
+def _prepare_remote(remote: Remote, bundle: Path, device: DeviceSpec, formats: Sequence[str], log) -> str:
+    """Check the device's Python and runtimes, copy what changed of the agent and the bundle; its workdir."""
     log(f"{device.name}: checking {device.destination}:{device.port} ...")
     found = remote.run(f"{device.python} -c {quote(PROBE)}", check=False)
     if found.returncode != 0:
@@ -155,6 +154,13 @@ def _run_ssh(bundle: Path, device: DeviceSpec, target_folder: Path, agent_args: 
     copied_bundle = sync(remote, device.python, bundle, f"{workdir}/bundles/{bundle.name}")
     log(f"{device.name}: copied {copied_agent[0] + copied_bundle[0]} changed file(s), "
         f"{(copied_agent[1] + copied_bundle[1]) / 2**20:.2f} MiB (checksums verified)")
+    return workdir
+
+
+def _run_ssh(bundle: Path, device: DeviceSpec, target_folder: Path, agent_args: Sequence[str],
+             formats: Sequence[str], log) -> Path:
+    remote = Remote(device)
+    workdir = _prepare_remote(remote, bundle, device, formats, log)
     partial = f"results/{bundle.name}.partial.json"
     has_partial = remote.run(f"test -f {quote(workdir + '/' + partial)}", check=False).returncode == 0
     resume = ["--resume", partial] if has_partial else []

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import gzip
-import json
 from pathlib import Path
 from typing import Any, Dict
 
-from device_agent.bundle import MANIFEST_FILE, MANIFEST_KIND, load_bundle  # the contract's own names and reader
+from device_agent.bundle import MANIFEST_FILE, MANIFEST_KIND  # noqa: F401  (the contract's names, re-exported)
+from device_agent.bundle import load_bundle, read_manifest_document  # the one reader of a bundle
 from device_agent.errors import AgentError
 from device_agent.schema import load_schema
 from edgebench.errors import EdgebenchError
@@ -52,10 +52,10 @@ def read_manifest(bundle: Path, *, verify: bool = True) -> Dict[str, Any]:
 
 def is_bundle(path: Path) -> bool:
     """A folder edgebench wrote: the only kind of folder `--force` may replace."""
-    manifest = Path(path) / MANIFEST_FILE
-    if Path(path).is_symlink() or not Path(path).is_dir() or not manifest.is_file():
+    if Path(path).is_symlink():
         return False
     try:
-        return json.loads(manifest.read_text()).get("kind") == MANIFEST_KIND
-    except (OSError, ValueError, AttributeError):
+        read_manifest_document(str(path))  # the bundle reader's first step: a manifest of the bundle kind
+    except AgentError:
         return False
+    return True

@@ -35,58 +35,67 @@ def rows_from_results(results: Sequence[LoadedResult]) -> Tuple[List[Row], List[
     for loaded in results:
         doc = loaded.document
         device = doc["device"]["name"]
-        model_info = doc["bundle"].get("model") or {}
-        model = model_info.get("name", "?")
-        eval_sha = (doc["bundle"].get("eval") or {}).get("sha256")
-        result_flags = tuple((doc.get("thermal") or {}).get("flags") or ())
-        balance = (doc["bundle"].get("eval") or {}).get("balance") or {}
-        if balance.get("imbalanced"):  # always answering that class scores as much: the accuracy says little
-            result_flags += (f"imbalanced eval set: class {balance['majority_class']} is "
-                             f"{100 * balance['majority_share']:.1f} % of its images, so its accuracy says little",)
-        if not doc["complete"]:
-            cause = f" ({doc['error']})" if doc.get("error") else ""
-            cut = [run["partial"] for run in doc["runs"] if run.get("partial")]
-            kept = f"the run stopped after {len(doc['runs']) - len(cut)} finished configuration(s)"
-            if cut:
-                kept += (f"; {len(cut)} cut off after {min(p['rounds_done'] for p in cut)} of "
-                         f"{cut[0]['rounds_planned']} rounds (partial)")
-            result_flags += (f"incomplete result{cause}: {kept}",)
-        threads = int(doc["settings"]["threads"])
-        interleaved = doc["settings"].get("interleave")
+        model = (doc["bundle"].get("model") or {}).get("name", "?")
         if not doc["runs"] and (doc.get("error") or not doc["complete"]):
             failures.append(Failure(device=device, model=model, artifact="(bundle)",
                                     error=doc.get("error") or "incomplete result with no finished artifact",
                                     source=str(loaded.path)))
+        flags = _result_flags(doc)
         for run in doc["runs"]:
             if run["error"]:
                 failures.append(Failure(device=device, model=model, artifact=run["artifact"], error=run["error"],
                                         source=str(loaded.path)))
-                continue
-            latency, accuracy = run["latency_ms"], run.get("accuracy")
-            setting = run.get("setting") or {}
-            stability = run.get("stability") or {}
-            interval = latency.get("p50_ci95")
-            rows.append(Row(
-                device=device, model=model, artifact=run["artifact"], format=run["format"],
-                precision=run["precision"],
-                threads=int(setting["threads"]) if isinstance(setting.get("threads"), int) else threads,
-                size_mib=round(run["file_bytes"] / 2**20, 4) if run.get("file_bytes") else None,
-                accuracy=round(100 * accuracy["top1"], 3) if accuracy else None,
-                eval_count=accuracy["count"] if accuracy else None,
-                p50_ms=latency["p50"], p90_ms=latency["p90"], cv=latency.get("cv"), runs=latency["n"],
-                peak_rss_mb=(run.get("memory") or {}).get("peak_rss_mb"), source=str(loaded.path),
-                params=model_info.get("params"), macs=model_info.get("macs"),
-                export_agreement=round(100 * run["export_check"]["top1_agreement"], 3)
-                if (run.get("export_check") or {}).get("top1_agreement") is not None else None,
-                eval_sha256=eval_sha, flags=result_flags, emulated=True in (doc.get("emulated"), doc["device"].get("emulated")),
-                eval_limit=doc["settings"].get("eval_limit"),
-                config=run.get("config"), setting=json.dumps(setting, sort_keys=True) if setting else None,
-                p50_ci95=(float(interval[0]), float(interval[1])) if interval else None,
-                ci_half_width_pct=latency.get("ci_half_width_pct"), stability=stability.get("verdict"),
-                stability_reason=stability.get("reason"), rounds_ms=tuple(float(v) for v in run.get("rounds_ms") or ()),
-                interleaved=(interleaved is not False) if run.get("rounds_ms") else None,
-            ))
+            else:
+                rows.append(_row(run, doc, str(loaded.path), flags))
     return rows, failures
+
+
+def _result_flags(doc: Dict) -> Tuple[str, ...]:
+    """What a whole result says about each of its rows: thermal flags, an imbalanced eval set, a cut-off run."""
+    result_flags = tuple((doc.get("thermal") or {}).get("flags") or ())
+    balance = (doc["bundle"].get("eval") or {}).get("balance") or {}
+    if balance.get("imbalanced"):  # always answering that class scores as much: the accuracy says little
+        result_flags += (f"imbalanced eval set: class {balance['majority_class']} is "
+                         f"{100 * balance['majority_share']:.1f} % of its images, so its accuracy says little",)
+    if not doc["complete"]:
+        cause = f" ({doc['error']})" if doc.get("error") else ""
+        cut = [run["partial"] for run in doc["runs"] if run.get("partial")]
+        kept = f"the run stopped after {len(doc['runs']) - len(cut)} finished configuration(s)"
+        if cut:
+            kept += (f"; {len(cut)} cut off after {min(p['rounds_done'] for p in cut)} of "
+                     f"{cut[0]['rounds_planned']} rounds (partial)")
+        result_flags += (f"incomplete result{cause}: {kept}",)
+    return result_flags
+
+
+def _row(run: Dict, doc: Dict, source: str, flags: Tuple[str, ...]) -> Row:
+    """One error-free run of a result as a row (no deltas yet)."""
+    model_info = doc["bundle"].get("model") or {}
+    latency, accuracy = run["latency_ms"], run.get("accuracy")
+    setting = run.get("setting") or {}
+    stability = run.get("stability") or {}
+    interval = latency.get("p50_ci95")
+    export_agreement = (run.get("export_check") or {}).get("top1_agreement")
+    return Row(
+        device=doc["device"]["name"], model=model_info.get("name", "?"), artifact=run["artifact"],
+        format=run["format"], precision=run["precision"],
+        threads=int(setting["threads"]) if isinstance(setting.get("threads"), int) else int(doc["settings"]["threads"]),
+        size_mib=round(run["file_bytes"] / 2**20, 4) if run.get("file_bytes") else None,
+        accuracy=round(100 * accuracy["top1"], 3) if accuracy else None,
+        eval_count=accuracy["count"] if accuracy else None,
+        p50_ms=latency["p50"], p90_ms=latency["p90"], cv=latency.get("cv"), runs=latency["n"],
+        peak_rss_mb=(run.get("memory") or {}).get("peak_rss_mb"), source=source,
+        params=model_info.get("params"), macs=model_info.get("macs"),
+        export_agreement=round(100 * export_agreement, 3) if export_agreement is not None else None,
+        eval_sha256=(doc["bundle"].get("eval") or {}).get("sha256"), flags=flags,
+        emulated=True in (doc.get("emulated"), doc["device"].get("emulated")),
+        eval_limit=doc["settings"].get("eval_limit"),
+        config=run.get("config"), setting=json.dumps(setting, sort_keys=True) if setting else None,
+        p50_ci95=(float(interval[0]), float(interval[1])) if interval else None,
+        ci_half_width_pct=latency.get("ci_half_width_pct"), stability=stability.get("verdict"),
+        stability_reason=stability.get("reason"), rounds_ms=tuple(float(v) for v in run.get("rounds_ms") or ()),
+        interleaved=(doc["settings"].get("interleave") is not False) if run.get("rounds_ms") else None,
+    )
 
 
 def domains(rows: Sequence[Row]) -> Dict[Tuple, List[Row]]:
