@@ -3,6 +3,7 @@ exported, measured here and reported; an onnx.ModelProto; each error type with i
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -137,6 +138,7 @@ def test_refused_artifact_carries_the_written_bundle(exported, arrays, tmp_path)
     assert [a.name for a in bundle.artifacts] == ["onnx-fp32"] and bundle.rejected[0]["name"] == "onnx-int8"
 
 
+@pytest.mark.skipif(shutil.which("ssh") is None, reason="needs the ssh client")
 def test_device_error(exported, tmp_path):
     bundle, _ = exported
     with pytest.raises(eb.DeviceError) as caught:
