@@ -5,7 +5,10 @@ ONNX file, that difference relative to the largest reference logit, top-1 agreem
 the graph fixes applied. Random weights with randomised normalisation statistics; 32 normalised random inputs.
 
     python bench/corpus.py [--models resnet20-a,vit-tiny] [--routes python,legacy,dynamo]
-                           [--precisions fp32,fp16] [--json results.json]
+                           [--precisions fp32,fp16] [--json results.json] [--executor process:2]
+
+Each (model, route) is one task on the executor (`local` one after another, `process:N`, `ray[:ADDRESS]`);
+the table is the same under each, in the same order.
 """
 
 from __future__ import annotations
@@ -15,8 +18,9 @@ import json
 import os
 import sys
 import tempfile
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import List, Tuple
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -53,31 +57,71 @@ def rows_for(checks) -> list:
     return rows
 
 
-def main() -> None:
+@dataclass(frozen=True, kw_only=True)
+class CorpusTask:
+    model: str
+    route: str
+    precisions: Tuple[str, ...]
+    scratch: str
+
+
+def check_task(task: CorpusTask) -> list:
+    """One model through one route, every precision: the checks (a task any executor can run)."""
     from edgebench.export.spec import Precision
+    from tests.corpus.check import check
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    return check(task.model, task.route, [Precision(p) for p in task.precisions],
+                 Path(task.scratch) / f"{task.model}-{task.route}")
+
+
+def run_checks(models: List[str], routes: List[str], precisions: List[str], scratch: str, executor: str) -> list:
+    """Every (model, route) on `executor`; the checks in (model, route) order whatever finished first."""
+    from edgebench.executor import make_executor
+    from edgebench.executor.display import follow
+
+    tasks = [CorpusTask(model=model, route=route, precisions=tuple(precisions), scratch=scratch)
+             for model in models for route in routes]
+    results: dict = {}
+    with make_executor(executor) as runner:
+        outcomes = runner.map(check_task, tasks, names=[f"{t.model} {t.route}" for t in tasks])
+        for outcome in follow(outcomes, total=len(tasks), slots=runner.slots,
+                              note=lambda line: print(line, file=sys.stderr, flush=True)):
+            if not outcome.ok:
+                raise SystemExit(f"{outcome.name} failed: {outcome.error}")
+            results[outcome.index] = outcome.value
+            for result in outcome.value:
+                print(json.dumps({**asdict(result), "relative_diff": result.relative_diff}), file=sys.stderr,
+                      flush=True)
+    return [check for index in sorted(results) for check in results[index]]
+
+
+def main() -> None:
+    from edgebench.errors import EdgebenchError
+    from edgebench.executor import parse_executor
     from tests.corpus import CORPUS
-    from tests.corpus.check import ROUTES, check
+    from tests.corpus.check import ROUTES
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default=",".join(CORPUS))
     parser.add_argument("--routes", default=",".join(ROUTES))
     parser.add_argument("--precisions", default="fp32,fp16")
     parser.add_argument("--json", type=Path, help="also write every check as JSON here")
+    parser.add_argument("--executor", default="local", help="local, process:N or ray[:ADDRESS] (default: local)")
     args = parser.parse_args()
-    precisions = [Precision(p) for p in args.precisions.split(",")]
+    try:
+        parse_executor(args.executor)
+    except EdgebenchError as exc:
+        parser.exit(2, f"error: {exc}\n")
+    precisions = args.precisions.split(",")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    checks = []
+    # Worker processes and a Ray cluster started here find the corpus (tests/) through the environment.
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     with tempfile.TemporaryDirectory() as scratch:
-        for name in args.models.split(","):
-            for route in args.routes.split(","):
-                results = check(name, route, precisions, Path(scratch) / f"{name}-{route}")
-                checks.extend(results)
-                for result in results:
-                    print(json.dumps({**asdict(result), "relative_diff": result.relative_diff}), file=sys.stderr,
-                          flush=True)
+        checks = run_checks(args.models.split(","), args.routes.split(","), precisions, scratch, args.executor)
     if args.json:
         args.json.write_text(json.dumps([{**asdict(c), "relative_diff": c.relative_diff} for c in checks], indent=1))
-    print(table(header_for([p.value for p in precisions]), rows_for(checks)))
+    print(table(header_for(precisions), rows_for(checks)))
     floats = [c for c in checks if c.precision in ("fp32", "fp16")]
     for precision in ("fp32", "fp16"):
         relative = sorted(c.relative_diff for c in floats if c.precision == precision and c.converted)
