@@ -146,7 +146,8 @@ def judge_host(entry: Dict, found: Optional[Dict], outcome, sources: Dict, max_d
 def _mix_summary(found: Dict) -> Optional[Dict]:
     """How many layers the int8 artifact keeps in float, where the manifest says."""
     quantization = found.get("quantization") or {}
-    for value in (quantization, quantization.get("mixed") or {}, quantization.get("budget") or {}):
+    mixed = quantization.get("mixed_precision") or {}
+    for value in (quantization, mixed.get("chosen") or {}, quantization.get("mixed") or {}):
         if isinstance(value, dict) and "float_layers" in value:
             layers = value["float_layers"]
             count = len(layers) if isinstance(layers, list) else layers
