@@ -142,3 +142,27 @@ def test_device_accuracy_off_by_more_than_one_image_per_500_is_refused(tmp_path,
     search.close()
     assert entries[name]["device_accuracy"]["device_correct"] == 447  # it reached the confirmation
     assert entries[name]["reason"] == "accuracy-drop" and decision.winner != name
+
+
+def test_a_device_that_drops_mid_run_marks_its_candidates_device_error(tmp_path):
+    from edgebench.errors import EdgebenchError
+
+    class Dropping(SimulatedDevice):
+        def measure(self, bundle, settings, log, keep_failed):
+            if self.calls == 1:  # the screening went through; the connection drops during the sweep
+                raise EdgebenchError("the connection to 127.0.0.1:22 dropped: Broken pipe")
+            return super().measure(bundle, settings, log, keep_failed)
+
+    table = random_table(6, SPACE, [(c.name, c.format) for c in CANDIDATES])
+    entries = entries_for(table)
+    device = Dropping(artifacts=table, seed=6)
+    ledger = Ledger(device=device, bundle=tmp_path, cache=tmp_path / "c", budget_s=3600.0,
+                    shas={n: e["sha256"] for n, e in entries.items()}, eval_count=500, log=lambda line: None)
+    search = Search(entries=entries, space=SPACE, spec=SearchSpec(), ledger=ledger)
+    with pytest.raises(EdgebenchError, match="dropped"):
+        search.run()
+    decision = search.best_so_far()
+    search.close("the device failed")
+    reasons = [e["reason"] for e in entries.values()]
+    assert reasons.count("device-error") >= 1 and reasons.count("winner") == 1 and None not in reasons
+    assert not decision.confirmed and entries[decision.winner]["device"]["screening-1"]
