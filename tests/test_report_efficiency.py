@@ -52,6 +52,10 @@ def test_the_section_says_each_missing_peak_once_and_names_the_bounds():
     slow = [dict(p, gmacs=p["gmacs"] * 4) if "gmacs" in p else p for p in PROBES]
     overhead = efficiency.summary(efficiency.rows([_document(slow)]))
     assert overhead == ["Bound by per-op overhead: resnet8 onnx-fp32 (17 %), resnet8 onnx-int8 (11 %)."]
+    missed = [dict(p, gmacs=5.0) if "gmacs" in p else p for p in PROBES]  # 20 GMAC/s models, a 5 GMAC/s probe
+    entry = efficiency.rows([_document(missed)])[0]
+    assert entry.share is None and entry.bound is None
+    assert "not the device's peak" in "\n".join(efficiency.markdown([_document(missed)]))
     other_threads = [dict(p, threads=2) for p in PROBES]
     assert "measured at 2 threads" in efficiency.rows([_document(other_threads)])[0].peak_note
 

@@ -16,6 +16,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from edgebench.report.writers import html_table, markdown_table
 
 COMPUTE_BOUND_SHARE = 0.40  # at or above this share of the probe's GMAC/s an artifact is called compute-bound
+MAX_SHARE = 1.2  # a model more than 20 % above its probe's rate means the probe missed the peak
 HEADERS = ("device", "model", "configuration", "MMACs", "p50 ms", "GMAC/s", "peak GMAC/s", "share", "bound by")
 
 
@@ -33,7 +34,11 @@ class Efficiency:
 
     @property
     def share(self) -> Optional[float]:
-        return self.achieved_gmacs / self.peak_gmacs if self.peak_gmacs else None
+        """None without a peak, and where the model beats its probe by more than MAX_SHARE: then the probe did
+        not measure the device's peak (a busy machine, or a slower kernel path for the probe's shape)."""
+        if not self.peak_gmacs or self.achieved_gmacs / self.peak_gmacs > MAX_SHARE:
+            return None
+        return self.achieved_gmacs / self.peak_gmacs
 
     @property
     def bound(self) -> Optional[str]:
@@ -100,6 +105,9 @@ def _cells(entry: Efficiency) -> List[str]:
 
 def _notes(entries: Sequence[Efficiency]) -> List[str]:
     notes = sorted({entry.peak_note for entry in entries if entry.peak_note})
+    notes += sorted({f"the {e.config} probe ran at {e.peak_gmacs:.1f} GMAC/s, below the model's {e.achieved_gmacs:.1f}: "
+                     "not the device's peak (a busy machine, or a slower kernel for the probe)"
+                     for e in entries if e.peak_gmacs and e.share is None})
     return [f"No peak for some rows ({note}): their share is left out." for note in notes]
 
 
