@@ -20,6 +20,8 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
+from device_agent.stats import median
+
 WARMUP_RUNS = 2
 MAX_RUNS = 20  # a probe is one large op: its p50 settles within a few runs
 MAX_SECONDS = 0.5
@@ -44,7 +46,7 @@ def time_probe(path: str, fmt: str, threads: int, min_runs: int = 10, min_second
         backend.invoke(prepared)
         samples.append((time.perf_counter() - tick) * 1000.0)
     backend.close()
-    return {"p50_ms": float(np.median(samples)), "min_ms": float(np.min(samples)), "runs": len(samples)}
+    return {"p50_ms": median(samples), "min_ms": float(np.min(samples)), "runs": len(samples)}
 
 
 def _problem(path: str, entry: Dict) -> Optional[str]:

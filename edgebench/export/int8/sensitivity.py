@@ -17,6 +17,8 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
+from device_agent.backends.onnxruntime_backend import create_session
+
 METHOD = ("local int8 noise: mean per-channel noise-to-signal energy ratio of the node's int8 weights (if any) "
           "plus its noisiest input and its output activations (before vs after their QuantizeLinear/"
           "DequantizeLinear pair in the fully quantized QDQ model), measured on {images} calibration images; "
@@ -111,11 +113,8 @@ def _activation_noise(model, pairs: Dict[str, tuple], inputs: np.ndarray, batch_
             if name not in existing:
                 model.graph.output.append(onnx.ValueInfoProto(name=name))
                 existing.add(name)
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
     # the unoptimised graph: ONNX Runtime's QDQ fusion would remove the tensors being watched
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    session = create_session(ort, model.SerializeToString(), graph_optimization="disable")
     names = [out.name for out in session.get_outputs()]
     input_name = session.get_inputs()[0].name
     fixed = session.get_inputs()[0].shape[0]
