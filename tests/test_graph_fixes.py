@@ -166,7 +166,8 @@ def test_apply_fixes_counts_each_rewrite_by_name():
     assert counts == {"strided_slices_as_conv": 1, "channel_pads_as_conv": 1}
     assert _ops(rewritten) == ["Conv", "Conv"]
     assert [fix.name for fix in FIXES] == ["constants_folded", "strided_slices_as_conv", "channel_pads_as_conv",
-                                           "grouped_convs_split", "ceil_maxpools_edge_padded", "node_names_sanitised"]
+                                           "grouped_convs_split", "ceil_maxpools_edge_padded", "gelus_as_one_op",
+                                           "node_names_sanitised"]
 
 
 def test_pad_amounts_computed_from_constants_are_folded_then_rewritten():
@@ -223,3 +224,43 @@ def test_floor_mode_and_padded_pools_are_left_alone():
     padded = helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1],
                               ceil_mode=1)
     assert ceil_maxpools_edge_padded(_model([padded], [1, 4, 14, 14], [1, 4, 8, 8]))[1] == 0
+
+
+def _gelu_nodes(order: str):
+    """GELU written out as torch's exporters write it: dynamo's 0.5 * (1 + erf) then * x, or TorchScript's
+    x * (1 + erf) then * 0.5."""
+    scalars = [numpy_helper.from_array(np.asarray(v, np.float32), n)
+               for n, v in (("root2", np.sqrt(2.0)), ("one", 1.0), ("half", 0.5))]
+    first, second = (["half", "x"] if order == "dynamo" else ["x", "half"])
+    nodes = [helper.make_node("Div", ["x", "root2"], ["d"], name="div"),
+             helper.make_node("Erf", ["d"], ["e"], name="erf"),
+             helper.make_node("Add", ["e", "one"], ["a"], name="add"),
+             helper.make_node("Mul", [first, "a"], ["m"], name="mul"),
+             helper.make_node("Mul", ["m", second], ["y"], name="gelu")]
+    return nodes, scalars
+
+
+@pytest.mark.parametrize("order", ["dynamo", "torchscript"])
+def test_written_out_gelu_becomes_one_gelu_node_exactly(order):
+    from edgebench.export.tflite.fixes.gelu import gelus_as_one_op
+
+    nodes, scalars = _gelu_nodes(order)
+    model = _model(nodes, [2, 3, 4, 4], [2, 3, 4, 4], scalars, opset=18)
+    x = np.random.default_rng(0).normal(size=(2, 3, 4, 4)).astype(np.float32) * 3
+    before = _run(model, x)
+    fixed, count = gelus_as_one_op(model)
+    assert count == 1 and [n.op_type for n in fixed.graph.node] == ["Gelu"]
+    assert next(o.version for o in fixed.opset_import if o.domain in ("", "ai.onnx")) == 20
+    assert np.abs(_run(fixed, x) - before).max() < 1e-5
+
+
+def test_gelu_is_left_alone_below_opset_18_and_when_shared():
+    from edgebench.export.tflite.fixes.gelu import gelus_as_one_op
+
+    nodes, scalars = _gelu_nodes("dynamo")
+    old = _model(nodes, [1, 3], [1, 3], scalars, opset=17)
+    assert gelus_as_one_op(old)[1] == 0  # raising 17 to 20 would change ReduceMean's and Split's signatures
+    nodes, scalars = _gelu_nodes("dynamo")
+    nodes[-1] = helper.make_node("Mul", ["m", "x"], ["z"], name="gelu")
+    nodes.append(helper.make_node("Add", ["z", "e"], ["y"], name="reads_erf"))  # erf's output read twice
+    assert gelus_as_one_op(_model(nodes, [1, 3], [1, 3], scalars))[1] == 0

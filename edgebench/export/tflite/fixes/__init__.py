@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Dict, Tuple
 
-from edgebench.export.tflite.fixes import ceil_pool, channel_pad, fold, grouped_conv, names, strided_slice
+from edgebench.export.tflite.fixes import ceil_pool, channel_pad, fold, gelu, grouped_conv, names, strided_slice
 from edgebench.export.tflite.fixes.grouped_conv import ambiguous_grouped_convs, split_grouped_convs
 
 
@@ -26,6 +26,7 @@ FIXES: Tuple[GraphFix, ...] = (
     GraphFix(name=channel_pad.NAME, rewrite=channel_pad.channel_pads_as_conv),
     GraphFix(name=grouped_conv.NAME, rewrite=grouped_conv.split_grouped_convs),
     GraphFix(name=ceil_pool.NAME, rewrite=ceil_pool.ceil_maxpools_edge_padded),
+    GraphFix(name=gelu.NAME, rewrite=gelu.gelus_as_one_op),
     GraphFix(name=names.NAME, rewrite=names.sanitise_node_names),
 )
 
