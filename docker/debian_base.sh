@@ -33,5 +33,8 @@ debootstrap --arch="$ARCH" --variant=minbase --include=python3,python3-venv,pyth
 cp "$(host_ca_bundle)" "$CACHE/root/etc/ssl/certs/ca-certificates.crt"
 rm -rf "$CACHE/root/var/cache/apt/archives/"*.deb "$CACHE/root/var/lib/apt/lists/"*
 tar -C "$CACHE/root" -c . | docker import --platform "linux/$ARCH" - "$IMAGE" > /dev/null
+if [[ $(docker image inspect -f '{{.Architecture}}' "$IMAGE") != "$ARCH" ]]; then
+    python3 "$HERE/set_arch.py" "$IMAGE" "$ARCH"  # an import is recorded with the daemon's architecture
+fi
 rm -rf --one-file-system "$CACHE/root"
 echo "$IMAGE"

@@ -109,6 +109,7 @@ docker run --rm -v "$WORK/bundle:/bundle:ro" -v "$WORK/results:/results" edgeben
 "$REPO/.venv/bin/python" "$HERE/check_result.py" "$WORK/bundle" "$WORK/results/amd64.json" --machine x86_64
 
 if [[ "${DOCKER_ARM64:-1}" != 0 ]]; then
+    bash "$HERE/binfmt_fix.sh" || die "cannot register qemu-aarch64 with binfmt's F flag (needs root)"
     BASE_ARM64=$(bash "$HERE/debian_base.sh" arm64)
     build edgebench-agent-arm64 agent.Dockerfile linux/arm64 "$BASE_ARM64"
     say "the arm64 agent image on that bundle, under qemu"
