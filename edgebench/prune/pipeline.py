@@ -10,6 +10,7 @@ from typing import Callable, Dict, List, Optional
 from edgebench.data import limit, load_split, resize_images
 from edgebench.errors import EdgebenchError
 from edgebench.fileio import atomic_dir, check_replaceable, write_json
+from edgebench.progress import through
 from edgebench.prune.spec import PruneSpec
 from edgebench.train.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 
@@ -60,13 +61,17 @@ def _prune(checkpoint_path: str, data: Optional[str], spec: PruneSpec, work: Pat
                  model_stats(model, tuple(example.shape)), _evaluate(model, test_set, base))]
     log(f"pruning {base.model_name} ({spec.method}, {spec.importance} importance); baseline accuracy "
         f"{100 * rows[0]['accuracy']:.2f} %")
+    progress = through(log)  # each step's seconds, shown where `log` shows lines (before "iteration N:", which
+    # says the iteration's checkpoint is written)
     for iteration, level in enumerate(spec.schedule(), start=1):
-        if importance.needs_gradients:
-            from edgebench.train.trainer import accumulate_gradients
+        with progress.stage(f"prune step {iteration} (to {100 * level:.1f} %)"):
+            if importance.needs_gradients:
+                from edgebench.train.trainer import accumulate_gradients
 
-            accumulate_gradients(model, train_set, base.preprocess)
-        pruner.step(level)
-        accuracy = _finetune(model, train_set, test_set, base, spec)
+                accumulate_gradients(model, train_set, base.preprocess)
+            pruner.step(level)
+        with progress.stage(f"fine-tune {iteration}"):
+            accuracy = _finetune(model, train_set, test_set, base, spec)
         plain = pruner.export_copy().eval()
         facts = summary(spec.method, spec.importance, level, pruner.achieved(), plain)
         stats = model_stats(plain, tuple(example.shape))

@@ -10,6 +10,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 from edgebench.errors import EdgebenchError
 from edgebench.export.spec import Format
 from edgebench.fileio import write_bytes, write_json, write_text
+from edgebench.progress import through
 from edgebench.prune.pipeline import read_summary
 from edgebench.report.budget import BudgetAnswer, Candidate, answer_within_budget
 from edgebench.report.load import read_result
@@ -98,8 +99,9 @@ def _measure(item: Dict, out: Path, method: str, threads: int, min_seconds: floa
     bundle = _bundle(out, item)
     log(f"== iteration {item['iteration']}: {100 * item['achieved']:.1f} % ({method})")
     result_path = out / "results" / f"iteration-{item['iteration']:02d}.json"
-    run = run_agent_here(bundle, result_path, ["--threads", str(threads), "--min-seconds", str(min_seconds),
-                                               "--quiet"])
+    with through(log).stage(f"measured on this machine (iteration {item['iteration']})"):
+        run = run_agent_here(bundle, result_path, ["--threads", str(threads), "--min-seconds", str(min_seconds),
+                                                   "--quiet"])
     if run.code != 0:
         raise EdgebenchError(f"the device agent failed on iteration {item['iteration']}: {run.last_line}")
     row = _row(item, read_manifest(bundle), read_result(result_path))
