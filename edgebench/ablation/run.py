@@ -107,7 +107,9 @@ def _run_variants(spec: AblationSpec, out: Path, todo: List[str], executor: str,
     from edgebench.executor import make_executor
     from edgebench.executor.display import follow
 
-    tasks = [VariantTask(name=name, out=str(out.absolute()), train=spec.train, data=spec.data, export=spec.export)
+    # Absolute paths: a worker on another node, or a Ray worker, does not start in this folder.
+    data = str(Path(spec.data).absolute()) if spec.data and Path(spec.data).exists() else spec.data
+    tasks = [VariantTask(name=name, out=str(out.absolute()), train=spec.train, data=data, export=spec.export)
              for name in todo]
     gpus = 1 if spec.train.device.startswith("cuda") else 0  # a whole GPU per variant
     rows, failed = {}, []
