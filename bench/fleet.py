@@ -12,6 +12,7 @@
 5. The same bundle submitted twice is uploaded once; no token appears in plain text in the database.
 
     python bench/fleet.py [--agents 8] [--jobs 400] [--long-jobs 400] [--repeats 20] [--skip-postgres]
+        [--skip-sqlite] [--throughput-only]
 """
 
 from __future__ import annotations
@@ -85,7 +86,12 @@ def throughput(base: Path, bundle: Path, db, agents: int, jobs: int) -> dict:
     finally:
         [stop_agent(process) for process in processes]
         server.stop()
+    others = [f"job {job['id']}: {job['state']} after {job['attempts']} lease(s): {job['reason']}" for job in rows
+              if not (job["state"] == "succeeded" and job["attempts"] == 1)]
+    for line in others:
+        print(line, file=sys.stderr)
     return {"ok": sum(1 for job in rows if job["state"] == "succeeded" and job["attempts"] == 1), "jobs": jobs,
+            "retried_ok": sum(1 for job in rows if job["state"] == "succeeded" and job["attempts"] > 1),
             "per_s": jobs / seconds, "seconds": seconds, "locked": log.count("database is locked"),
             "server_mb": (server_start, server_end), "db_kb_per_1000": size / 1024 / jobs * 1000,
             "agent_mb": (rss_after_10, agent_end, agent_jobs)}
@@ -202,6 +208,59 @@ def once_and_hashed(base: Path, bundle: Path) -> dict:
     return {"uploads": sent.count(True), "plain": found, "tokens": len(tokens), "digests": digests}
 
 
+def throughput_rows(label: str, found: dict, agents: int, jobs: int) -> list:
+    retried = f", {found['retried_ok']} at a later one" if found["retried_ok"] else ""
+    a10, a_end, count = found["agent_mb"]
+    return [[f"throughput, {label}", f"{agents} agents x {jobs} jobs",
+             f"{found['ok']}/{found['jobs']} succeeded at the first lease{retried}, {found['locked']} 'database is "
+             f"locked'; {found['per_s']:.2f} jobs/s ({found['seconds']:.0f} s)"],
+            [f"memory, {label}", "server RSS start -> end; database growth per 1,000 jobs",
+             f"{found['server_mb'][0]:.0f} -> {found['server_mb'][1]:.0f} MB; {found['db_kb_per_1000']:.0f} KiB"],
+            [f"agent RSS, {label}", f"after 10 jobs -> after {count}",
+             f"{a10 or float('nan'):.1f} -> {a_end:.1f} MB ({(a_end / a10 - 1) * 100 if a10 else 0:+.1f} %)"]]
+
+
+def load_rows(args, base: Path, bundle: Path) -> list:
+    """Throughput on each database, then one long-lived agent."""
+    rows, databases, pg = [], [] if args.skip_sqlite else [("SQLite", None)], None
+    if not args.skip_postgres:
+        from tests.fleet.postgres import fresh_database, postgres_cluster
+
+        pg = postgres_cluster()
+        databases.append(("PostgreSQL", fresh_database(next(pg), "bench")))
+    for label, db in databases:
+        rows += throughput_rows(label, throughput(base / label, bundle, db, args.agents, args.jobs), args.agents,
+                                args.jobs)
+    if pg is not None:
+        pg.close()
+    if args.long_jobs:
+        alone = throughput(base / "long", bundle, None, 1, args.long_jobs)
+        a10, a_end, count = alone["agent_mb"]
+        rows.append(["long-lived agent, SQLite", f"1 agent x {args.long_jobs} jobs; RSS after 10 -> after {count}",
+                     f"{alone['ok']}/{alone['jobs']} succeeded once; {a10:.1f} -> {a_end:.1f} MB "
+                     f"({(a_end / a10 - 1) * 100:+.1f} %)"])
+    return rows
+
+
+def fault_rows(args, base: Path, bundle: Path) -> list:
+    """A killed agent, a restarted server, an idle agent's pick-up, uploads and stored tokens."""
+    killed = killed_agent(base / "kill", bundle)
+    restart = restarted_server(base / "restart", bundle, min(4, args.agents), max(8, args.jobs // 10))
+    idle = pickup(base / "pickup", bundle, args.repeats)
+    hashed = once_and_hashed(base / "hashed", bundle)
+    return [["agent SIGKILLed mid-job", "lease TTL 6 s",
+             f"leased again after {killed['leased_again_s']:.1f} s, then {killed['state']}; late completion "
+             f"-> {killed['late']}"],
+            ["server restarted mid-run", f"{restart['agents']} agents x {restart['jobs']} jobs",
+             f"{restart['succeeded']}/{restart['jobs']} succeeded, {restart['reconnected']}/{restart['agents']} "
+             "agents reconnected"],
+            ["idle agent picks up a job", f"{idle['n']} jobs",
+             f"p50 {idle['p50'] * 1000:.0f} ms, p95 {idle['p95'] * 1000:.0f} ms"],
+            ["same bundle submitted twice", "uploads; tokens in the data folder",
+             f"{hashed['uploads']} upload; {hashed['plain']} of {hashed['tokens']} tokens in plain text, "
+             f"{hashed['digests']} as sha256"]]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--agents", type=int, default=8)
@@ -209,52 +268,15 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--long-jobs", type=int, default=400, help="jobs for one long-lived agent (0: skip)")
     parser.add_argument("--skip-postgres", action="store_true")
+    parser.add_argument("--skip-sqlite", action="store_true")
+    parser.add_argument("--throughput-only", action="store_true", help="only the throughput runs")
     args = parser.parse_args()
-    rows = []
     with tempfile.TemporaryDirectory(prefix="fleet-bench-") as tmp:
         base = Path(tmp)
         bundle = tiny_bundle(base / "bundle" / "tiny")
-        databases = [("SQLite", None)]
-        pg = None
-        if not args.skip_postgres:
-            from tests.fleet.postgres import fresh_database, postgres_cluster
-
-            pg = postgres_cluster()
-            databases.append(("PostgreSQL", fresh_database(next(pg), "bench")))
-        for label, db in databases:
-            found = throughput(base / label, bundle, db, args.agents, args.jobs)
-            rows.append([f"throughput, {label}", f"{args.agents} agents x {args.jobs} jobs",
-                         f"{found['ok']}/{found['jobs']} succeeded once, {found['locked']} 'database is locked'; "
-                         f"{found['per_s']:.2f} jobs/s ({found['seconds']:.0f} s)"])
-            rows.append([f"memory, {label}", "server RSS start -> end; database growth per 1,000 jobs",
-                         f"{found['server_mb'][0]:.0f} -> {found['server_mb'][1]:.0f} MB; "
-                         f"{found['db_kb_per_1000']:.0f} KiB"])
-            a10, a_end, count = found["agent_mb"]
-            rows.append([f"agent RSS, {label}", f"after 10 jobs -> after {count}",
-                         f"{a10 or float('nan'):.1f} -> {a_end:.1f} MB ({(a_end / a10 - 1) * 100 if a10 else 0:+.1f} %)"])
-        if pg is not None:
-            pg.close()
-        if args.long_jobs:
-            alone = throughput(base / "long", bundle, None, 1, args.long_jobs)
-            a10, a_end, count = alone["agent_mb"]
-            rows.append(["long-lived agent, SQLite", f"1 agent x {args.long_jobs} jobs; RSS after 10 -> after {count}",
-                         f"{alone['ok']}/{alone['jobs']} succeeded once; {a10:.1f} -> {a_end:.1f} MB "
-                         f"({(a_end / a10 - 1) * 100:+.1f} %)"])
-        killed = killed_agent(base / "kill", bundle)
-        rows.append(["agent SIGKILLed mid-job", "lease TTL 6 s",
-                     f"leased again after {killed['leased_again_s']:.1f} s, then {killed['state']}; late completion "
-                     f"-> {killed['late']}"])
-        restart = restarted_server(base / "restart", bundle, min(4, args.agents), max(8, args.jobs // 10))
-        rows.append(["server restarted mid-run", f"{restart['agents']} agents x {restart['jobs']} jobs",
-                     f"{restart['succeeded']}/{restart['jobs']} succeeded, {restart['reconnected']}/"
-                     f"{restart['agents']} agents reconnected"])
-        idle = pickup(base / "pickup", bundle, args.repeats)
-        rows.append(["idle agent picks up a job", f"{idle['n']} jobs",
-                     f"p50 {idle['p50'] * 1000:.0f} ms, p95 {idle['p95'] * 1000:.0f} ms"])
-        hashed = once_and_hashed(base / "hashed", bundle)
-        rows.append(["same bundle submitted twice", "uploads; tokens in the data folder",
-                     f"{hashed['uploads']} upload; {hashed['plain']} of {hashed['tokens']} tokens in plain text, "
-                     f"{hashed['digests']} as sha256"])
+        rows = load_rows(args, base, bundle)
+        if not args.throughput_only:
+            rows += fault_rows(args, base, bundle)
     print(table(["case", "setting", "measured"], rows))
 
 
