@@ -34,8 +34,7 @@ def test_place_never_returns_intersecting_boxes_for_a_crowd():
     assert intersects((0, 0, 2, 2), (1, 1, 3, 3)) and not intersects((0, 0, 1, 1), (1, 0, 2, 1))
 
 
-@pytest.mark.parametrize("devices", [("x86-host",), ("x86-host", "pi5")])
-@pytest.mark.parametrize("axis", ["latency", "size"])
+@pytest.mark.parametrize("devices, axis", [(("x86-host",), "latency"), (("x86-host", "pi5"), "size")])
 def test_no_two_labels_overlap_and_the_front_and_reference_are_named(devices, axis):
     rows = study_rows(devices=devices)
     cost = (lambda r: r.p50_ms) if axis == "latency" else (lambda r: r.size_mib)
