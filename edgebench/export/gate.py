@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Tuple
 
+from edgebench.export.int8.budget import within
 from edgebench.export.spec import FLOAT_PRECISIONS, GateSpec, Precision
 from edgebench.export.verify import Agreement
 
@@ -50,6 +51,6 @@ def _judge_quantized(precision: Precision, check: Agreement, gate: GateSpec, tra
         reasons.append(f"top-1 agreement {100 * check.top1_agreement:.1f} % is below "
                        f"{100 * gate.min_quant_agreement:.1f} % (--min-int8-agreement)")
     drop = check.drop_points
-    if bound is not None and drop is not None and drop > bound:
+    if bound is not None and drop is not None and not within(drop, bound):
         reasons.append(f"accuracy drop {drop:.2f} pp is above {bound:g} pp ({option})")
     return Verdict(passed=not reasons, reasons=tuple(reasons), criteria={**criteria, "judged": True})
