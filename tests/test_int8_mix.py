@@ -18,7 +18,7 @@ from edgebench.export.spec import GateSpec, Precision, QuantSpec, check_max_drop
 from edgebench.export.verify import Agreement
 
 
-@pytest.mark.parametrize("value", ["0", "-1", "nan", "inf", "-inf", "abc", ""])
+@pytest.mark.parametrize("value", ["-0.5", "-1", "nan", "inf", "-inf", "abc", ""])
 def test_bad_max_drop_exits_2_with_one_line(value):
     from edgebench.cli import cli
 
@@ -38,13 +38,14 @@ def test_max_drop_without_int8_exits_2():
         "(see 'edgebench export -h')"]
 
 
-@pytest.mark.parametrize("value", [0, -0.5, math.nan, math.inf, True])
+@pytest.mark.parametrize("value", [-0.01, -0.5, math.nan, math.inf, True])
 def test_specs_refuse_bad_budgets(value):
     with pytest.raises(EdgebenchError, match="--max-drop"):
         QuantSpec(max_drop_pp=value)
     with pytest.raises(EdgebenchError, match="--max-drop"):
         GateSpec(max_int8_drop=value)
     assert check_max_drop(0.25) == 0.25
+    assert check_max_drop(0) == 0.0  # the same rule as every other --max-drop: no loss at all
 
 
 def _agreement(accuracy: float) -> Agreement:

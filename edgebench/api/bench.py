@@ -85,8 +85,8 @@ def bench(bundle: Any, device: str = "local", *, devices: Optional[str] = None, 
     agent_args = agent_arguments({**agent_options, "threads": threads,
                                   "artifacts": ",".join(names) if names else None})
     folder = Path(getattr(bundle, "path", bundle))
+    target = open_device(device, devices)  # a bad device or devices file is named first, as the command line did
     check_bundle(folder, names)  # a bundle the agent would refuse is the caller's input, not the device's fault
-    target = open_device(device, devices)
     settings = MeasureSettings(agent_args=tuple(agent_args), results=Path(results),
                                artifacts=tuple(names) if names is not None else None)
     try:

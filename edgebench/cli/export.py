@@ -59,6 +59,9 @@ def command(model, int8, precisions, checkpoint, data, out, force, formats, tfli
     """
     from edgebench.api import export
 
+    asked = [name.strip() for name in str(precisions or "").lower().split(",")]
+    if max_drop is not None and not int8 and "int8" not in asked:
+        raise click.UsageError("--max-drop sets the int8 accuracy budget: add --int8 (or int8 to --precisions)")
     export(model, data, precisions=precisions, int8=int8, formats=formats, checkpoint=checkpoint, out=out,
            force=force, max_drop=max_drop, tflite_layout=tflite_layout, calibration_size=calibration_size,
            calibration_method=calibration_method, int8_config=int8_config, fp32_tolerance=fp32_tolerance,

@@ -118,9 +118,9 @@ class GateSpec:
 
 
 def check_max_drop(value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value > 0):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value >= 0):
         raise EdgebenchError(f"--max-drop {value} is out of range: give the accuracy points int8 may lose, a finite "
-                             "number above 0 (e.g. 1)")
+                             "number >= 0 (e.g. 1; 0: no loss at all)")
     return float(value)
 
 
