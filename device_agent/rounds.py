@@ -20,7 +20,6 @@ again: an interleaved comparison needs the same rounds).
 from __future__ import annotations
 
 import math
-import statistics
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional
@@ -30,6 +29,11 @@ from device_agent.configs import Configuration
 from device_agent.errors import AgentError
 from device_agent.isolation import Child, ChildFailed, ChildTimedOut
 from device_agent.protocol import summarize
+from device_agent.stats import median
+from device_agent import stats
+from device_agent.device_info import temperatures
+from device_agent.device_info import throttled
+from device_agent.sensors import cpu_state
 
 # The watchdog: a request may take twice the time its work is budgeted, plus this (`--timeout` sets it); a child
 # that passes that deadline is taken for hung, and its process group is killed.
@@ -84,8 +88,6 @@ class Measured:
 
 
 def _stats():
-    from device_agent import stats  # numpy only, but needed only once results are summarised
-
     return stats
 
 
@@ -119,7 +121,7 @@ class Schedule:
 
     def _scoring_seconds(self, measured: Measured, passes: int) -> float:
         """A pass over `passes` inputs at the rounds' median latency (0 before any round)."""
-        median_ms = statistics.median(measured.rounds_ms) if measured.rounds_ms else 0.0
+        median_ms = median(measured.rounds_ms) if measured.rounds_ms else 0.0
         return passes * median_ms / 1e3
 
     def configuration(self, config: Configuration) -> Measured:
@@ -167,9 +169,9 @@ class Schedule:
             measured.run["warmup"] = answer["warmup"]
         samples = answer["samples_ns"]
         measured.samples_ns.extend(samples)
-        median = round(statistics.median(samples) / 1e6, 5)
-        measured.rounds_ms.append(median)
-        return median
+        round_ms = round(median(samples) / 1e6, 5)
+        measured.rounds_ms.append(round_ms)
+        return round_ms
 
     def finish(self, measured: Measured) -> Dict:
         """The latency summary, then memory, accuracy, profile and sustained run in the configuration's child;
@@ -198,8 +200,6 @@ class Schedule:
             run["sustained"] = measured.ask({"cmd": "sustained", "seconds": self.options.sustained_seconds},
                                             self.deadline(self.options.sustained_seconds))
         measured.close()
-        from device_agent.device_info import temperatures
-
         run["temperatures_after"] = temperatures()
         run.pop("partial", None)
         return run
@@ -220,16 +220,12 @@ class Schedule:
 
     @staticmethod
     def _throttled_now() -> Optional[bool]:
-        from device_agent.device_info import throttled
-
         firmware = throttled()
         return None if firmware is None else bool(firmware["throttled_now"] or firmware["freq_capped"])
 
     def _frequency_drop(self) -> Optional[float]:
         """How far the CPU's current frequency is below the highest seen after earlier rounds (0.08 = 8 %); None
         where the device does not tell. Taken right after a round, while the governor still runs at speed."""
-        from device_agent.sensors import cpu_state
-
         now = cpu_state()["frequency_mhz"]
         if not now:
             return None
