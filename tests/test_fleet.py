@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.fleet.bundle import tiny_bundle
-from tests.fleet.harness import FAST, ROOT, Server, job_state, start_agent, stop_agent, upload, wait_for
+from tests.fleet.harness import BENCH_FAST, FAST, ROOT, Server, job_state, start_agent, stop_agent, upload, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -214,8 +214,77 @@ def test_agent_registers_runs_and_the_result_lands_where_bench_writes(server, bu
         client = FleetClient(server.url, submit)
         assert client.upload(data, sha) is False  # the same bundle is uploaded once
         client.close()
+        _bench_through_a_devices_file_entry(server, bundle, tmp_path, submit)
     finally:
         assert stop_agent(agent) == 130
+
+
+def _token_file(path: Path, token: str) -> Path:
+    path.write_text(token + "\n")
+    path.chmod(0o600)
+    return path
+
+
+def _bench_through_a_devices_file_entry(server, bundle, tmp_path, submit):
+    """`edgebench bench BUNDLE --device pi4` with `pi4: {server:, token_file:, device: bench-pi}`: the server from
+    the entry, the token from --token over EDGEBENCH_TOKEN over the entry's (revoked) token file."""
+    from click.testing import CliRunner
+
+    from edgebench.cli import cli
+
+    with server.client(server.admin) as admin:
+        revoked = server.token("submit")
+        assert admin.post(f"/api/v1/tokens/{revoked.split('_')[1]}/revoke").status_code == 200
+    stale = _token_file(tmp_path / "stale-token", revoked)
+    (tmp_path / "devices.yaml").write_text(f"pi4: {{server: {server.url}, token_file: {stale}, device: bench-pi}}\n")
+    args = ["bench", str(bundle), "--device", "pi4", "--devices", str(tmp_path / "devices.yaml"), "--results",
+            str(tmp_path / "by-entry"), *BENCH_FAST]
+    env = {"EDGEBENCH_SERVER": None, "EDGEBENCH_TOKEN": "ebs_000000000000_" + "x" * 43}
+    refused = CliRunner().invoke(cli, args, env={**env, "EDGEBENCH_TOKEN": None})
+    assert (refused.exit_code, "(401)" in refused.output) == (1, True), refused.output  # the entry's revoked token
+    done = CliRunner().invoke(cli, [*args, "--token", submit], env=env)
+    assert done.exit_code == 0, done.output
+    assert "already on the server" in done.output and "succeeded on bench-pi" in done.output
+    (path,) = (tmp_path / "by-entry" / "pi4").glob("*.json")  # under the entry's name, as an ssh device's
+    assert json.loads(path.read_text())["device"]["name"] == "bench-pi"
+
+
+def test_devices_file_entry_is_listed_from_its_server_and_precedence(server, tmp_path, monkeypatch):
+    """`edgebench devices` asks the server about an entry with server:; --server/--token win over
+    EDGEBENCH_SERVER/EDGEBENCH_TOKEN, which win over the entry, for `bench` and for `fleet`."""
+    from click.testing import CliRunner
+
+    from edgebench.cli import cli
+    from edgebench.devices.fleet import entry_status
+    from edgebench.devices.spec import load_devices
+
+    for name in ("EDGEBENCH_SERVER", "EDGEBENCH_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    _device(server, "listed-pi", ["arm64", "listed"], facts={"versions": {"python": "3.9.2", "onnxruntime": "1.16"}})
+    submit, dead = server.token("submit"), "http://127.0.0.1:9"
+    good = _token_file(tmp_path / "token", submit)
+    (tmp_path / "devices.yaml").write_text(
+        f"pi4: {{server: {server.url}, token_file: {good}, device: listed-pi}}\n"
+        f"arm: {{server: '{server.url}/', token_file: token, labels: [arm64, listed]}}\n"
+        f"ghost: {{server: {server.url}, token_file: token}}\n")
+    done = CliRunner().invoke(cli, ["devices", "--devices", str(tmp_path / "devices.yaml"), "--json"])
+    assert done.exit_code == 0, done.output
+    rows = {row["name"]: row for row in json.loads(done.stdout)}
+    assert [rows[n]["status"] for n in ("pi4", "arm")] == ["ok", "ok"]
+    assert (rows["pi4"]["address"], rows["pi4"]["python"], rows["pi4"]["runtimes"]) == (
+        f"{server.url} (listed-pi, online)", "3.9.2", ["onnxruntime"])
+    assert rows["arm"]["address"] == f"{server.url} (listed-pi, online)"  # the one device with both labels
+    assert rows["ghost"]["status"] == f"no device ghost has registered with {server.url}"
+    spec = load_devices(str(tmp_path / "devices.yaml"))["pi4"]
+    monkeypatch.setenv("EDGEBENCH_SERVER", dead)
+    assert entry_status(spec)["status"].startswith(f"cannot reach the fleet server {dead}")
+    assert entry_status(spec, server=server.url)["status"] == "ok"
+    monkeypatch.setenv("EDGEBENCH_TOKEN", "ebs_000000000000_" + "x" * 43)
+    assert "(401)" in entry_status(spec, server=server.url)["status"]
+    assert entry_status(spec, server=server.url, token=submit)["status"] == "ok"
+    listed = CliRunner().invoke(cli, ["fleet", "devices", "--json", "--server", server.url, "--token", submit])
+    assert listed.exit_code == 0 and "listed-pi" in {d["name"] for d in json.loads(listed.stdout)}, listed.output
+    assert CliRunner().invoke(cli, ["fleet", "devices"]).exit_code == 1  # the environment's dead server
 
 
 def test_command_line_bad_input(tmp_path, monkeypatch):

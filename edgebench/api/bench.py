@@ -66,14 +66,16 @@ def agent_arguments(values: Dict[str, Any]) -> List[str]:
 
 def bench(bundle: Any, device: str = "local", *, devices: Optional[str] = None, results: Union[str, Path] = "results",
           threads: Union[int, Sequence[int], str, None] = None, artifacts: Union[str, Sequence[str], None] = None,
-          progress=False, **agent_options: Any) -> Result:
+          progress=False, server: Optional[str] = None, token: Optional[str] = None, **agent_options: Any) -> Result:
     """Measure `bundle` (a `Bundle` or a bundle folder) on `device`: `local`, `ssh://user@host[:port]` or a name
     from the devices file (`devices`, default ./devices.yaml then ~/.config/edgebench/devices.yaml). The
     result file lands under `results/DEVICE/`. `agent_options` are the agent's (`rounds=3`, `min_seconds=0.5`,
     `xnnpack="on,off"`, `profile=True`, ...; see `AGENT_OPTIONS`), refused in the agent's own words
     (`EdgebenchError`, as the agent refuses them; `BadOptionError` for an unknown keyword), a bundle the agent
     would refuse raises `EdgebenchError` too, `DeviceError` when the device fails (its `path` is the
-    kept result when some artifacts were measured)."""
+    kept result when some artifacts were measured). A fleet device (`fleet:NAME`, `fleet:labels=A,B`, or a
+    devices-file entry with `server:`) is reached through `server` with `token`, else EDGEBENCH_SERVER and
+    EDGEBENCH_TOKEN, else the entry's `server:` and `token_file:`."""
     from edgebench.devices.bench import check_bundle
     from edgebench.devices.measure import MeasureSettings, measure, open_device
 
@@ -85,7 +87,8 @@ def bench(bundle: Any, device: str = "local", *, devices: Optional[str] = None, 
     agent_args = agent_arguments({**agent_options, "threads": threads,
                                   "artifacts": ",".join(names) if names else None})
     folder = Path(getattr(bundle, "path", bundle))
-    target = open_device(device, devices)  # a bad device or devices file is named first, as the command line did
+    # a bad device or devices file is named first, as the command line did
+    target = open_device(device, devices, server=server, token=token)
     check_bundle(folder, names)  # a bundle the agent would refuse is the caller's input, not the device's fault
     settings = MeasureSettings(agent_args=tuple(agent_args), results=Path(results),
                                artifacts=tuple(names) if names is not None else None)

@@ -18,18 +18,22 @@ def _agent_options(command):
 @click.command("bench")
 @click.argument("bundle", type=click.Path(file_okay=False))
 @click.option("--device", "target", default="local", show_default=True,
-              help="local, ssh://user@host[:port], or a name from the devices file")
+              help="local, ssh://user@host[:port], fleet:NAME, fleet:labels=A,B, or a name from the devices file")
 @click.option("--devices", "devices_file", type=click.Path(dir_okay=False), help="devices file (default: "
               "./devices.yaml, then ~/.config/edgebench/devices.yaml)")
 @click.option("--results", type=click.Path(file_okay=False), default="results", show_default=True,
               help="local folder for result JSONs (one sub-folder per device)")
+@click.option("--server", help="fleet server URL for a fleet device (default: $EDGEBENCH_SERVER, else the devices "
+              "file's server:)")
+@click.option("--token", help="fleet submit token (default: $EDGEBENCH_TOKEN, else the devices file's token_file:)")
 @_agent_options
-def command(bundle, target, devices_file, results, **values) -> None:
+def command(bundle, target, devices_file, results, server, token, **values) -> None:
     """Run BUNDLE on a device over ssh (or here) and bring the result back. The measurement options are the
     agent's (`device-agent run --help`), checked here before anything is copied."""
     from edgebench.api import bench
 
-    bench(bundle, target, devices=devices_file, results=results, progress=click.echo, **values)
+    bench(bundle, target, devices=devices_file, results=results, progress=click.echo, server=server, token=token,
+          **values)
 
 
 @click.command("devices")

@@ -1,6 +1,7 @@
 """The host's side of the fleet: reach `edgebench serve` with a token, upload a bundle once (by its sha256),
 submit a job for a device (`fleet:NAME`) or labels (`fleet:labels=arm64,pi4`), follow it, and bring its result
-home. The server and token come from `--server`/`--token`, else EDGEBENCH_SERVER/EDGEBENCH_TOKEN."""
+home. The server and token come from `--server`/`--token`, else EDGEBENCH_SERVER/EDGEBENCH_TOKEN, else the devices
+file's entry (`server:`, `token_file:`)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, List, Optional, Sequence, Tuple
 
+from device_agent.formats import probe_modules
 from edgebench.devices.bench import check_bundle, result_name
 from edgebench.errors import EdgebenchError
 from edgebench.fileio import write_json
@@ -41,6 +43,22 @@ def parse_target(text: str) -> FleetTarget:
     elif rest:
         return FleetTarget(device=rest)
     raise EdgebenchError(f"'{text}' names no fleet device: write fleet:NAME or fleet:labels=LABEL,LABEL")
+
+
+def connection(server: Optional[str], token: Optional[str], entry_server: Optional[str] = None,
+               token_file: Optional[str] = None) -> Tuple[Optional[str], Optional[str]]:
+    """(server, token): the arguments, else EDGEBENCH_SERVER / EDGEBENCH_TOKEN, else a devices-file entry's."""
+    server = server or os.environ.get("EDGEBENCH_SERVER") or entry_server
+    token = token or os.environ.get("EDGEBENCH_TOKEN")
+    if not token and token_file:
+        try:
+            token = Path(token_file).read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise EdgebenchError(f"cannot read the token file {token_file}: {getattr(exc, 'strerror', None) or exc}"
+                                 ) from None
+        if not token:
+            raise EdgebenchError(f"the token file {token_file} is empty: write a submit token there")
+    return server, token
 
 
 class FleetClient:
@@ -145,10 +163,44 @@ def follow(client: FleetClient, job_id: int, log: Callable[[str], None], poll: f
 class FleetTransport:
     """What `edgebench bench --device fleet:NAME` (through devices/measure.py) does with a fleet device."""
 
-    def __init__(self, target_text: str, server: Optional[str] = None, token: Optional[str] = None):
+    def __init__(self, target_text: str, server: Optional[str] = None, token: Optional[str] = None,
+                 name: Optional[str] = None):
         self.target_text, self.target = target_text, parse_target(target_text)
-        self.name = self.target.name
+        self.name = name or self.target.name  # a devices-file entry's name, else the server's name for the device
         self.server, self.token = server, token
+
+    @classmethod
+    def from_entry(cls, spec, server: Optional[str] = None, token: Optional[str] = None) -> "FleetTransport":
+        """A devices-file entry with `server:` (a `DeviceSpec` of kind "fleet")."""
+        target = f"{PREFIX}{spec.fleet_device}" if spec.fleet_device else f"{PREFIX}labels={','.join(spec.labels)}"
+        server, token = connection(server, token, spec.server, spec.token_file)
+        return cls(target, server, token, name=spec.name)
+
+    def status_row(self) -> dict:
+        """`edgebench devices`' fields for this device (address, status, python, runtimes), asked of the server,
+        never over ssh: status "ok" when a matching device is online or busy, else why not; the address names
+        the server, the device and its state."""
+        row = {"address": f"{self.server or '?'} ({self.target.name})", "status": "ok", "python": None,
+               "runtimes": ()}
+        try:
+            client = FleetClient(self.server, self.token, timeout=10.0)
+            try:
+                devices = client.json("GET", "/api/v1/devices")
+            finally:
+                client.close()
+        except EdgebenchError as exc:
+            return {**row, "status": str(exc)}
+        wanted = set(self.target.labels)
+        found = [d for d in devices if d["name"] == self.target.device or (wanted and wanted <= set(d["labels"]))]
+        if not found:
+            return {**row, "status": f"no device {self.target.name} has registered with {client.server}"}
+        best = min(found, key=lambda d: ("online", "busy", "offline", "revoked").index(d["state"]))
+        versions = best["facts"].get("versions") or {}
+        status = "ok" if best["state"] in ("online", "busy") else \
+            f"{best['state']} on the fleet server (last seen {_ago(best['last_seen'])})"
+        return {"address": f"{client.server} ({best['name']}, {best['state']})", "status": status,
+                "python": versions.get("python"),
+                "runtimes": tuple(module for module in probe_modules() if versions.get(module))}
 
     def facts(self) -> dict:
         """The device's facts as it reported them (a labels target: the labels)."""
@@ -181,6 +233,22 @@ class FleetTransport:
             client.close()
         seconds = (job["finished_at"] or 0) - (job["started_at"] or job["leased_at"] or job["finished_at"] or 0)
         return _verdict(job, result, final, log, keep_failed), result, round(max(0.0, seconds), 3)
+
+
+def _ago(stamp: Optional[float]) -> str:
+    return "never" if stamp is None else f"{max(0.0, time.time() - stamp):.0f} s ago"
+
+
+def entry_status(spec, server: Optional[str] = None, token: Optional[str] = None) -> dict:
+    """`edgebench devices`' fields for a devices-file entry with `server:`, asked of its server."""
+    try:
+        return FleetTransport.from_entry(spec, server, token).status_row()
+    except EdgebenchError as exc:  # a token file that cannot be read
+        return {"address": spec.server, "status": str(exc), "python": None, "runtimes": ()}
+
+
+def _ago(stamp: Optional[float]) -> str:
+    return "never" if stamp is None else f"{max(0.0, time.time() - stamp):.0f} s ago"
 
 
 def _fetch_result(client: FleetClient, job: dict, final: Path) -> Optional[dict]:

@@ -4,7 +4,9 @@ A device is opened from what the user typed (`--device`) by the transport regist
 
 - `local`: this machine (the agent in its own process, `devices/local.py`);
 - `ssh://user@host[:port]` and the names of the devices file: over ssh (`devices/bench.py`'s path);
-- a transport registered later with `register_transport("fleet", factory)` answers `fleet:NAME`.
+- `fleet:NAME`, `fleet:labels=A,B` and a devices-file name whose entry has `server:`: through an `edgebench serve`
+  fleet (`devices/fleet.py`), its server and token from `server`/`token`, else EDGEBENCH_SERVER/EDGEBENCH_TOKEN,
+  else the entry's `server:`/`token_file:`.
 
 The search (`edgebench optimize`) and `edgebench bench` both measure through here and never learn how a device
 is reached. A transport is any object with `name`, `fingerprint()` (the device's facts and runtime versions, the
@@ -22,10 +24,10 @@ from typing import Callable, Dict, Optional, Protocol, Tuple
 from device_agent.device_info import device_facts
 from edgebench.devices.bench import ArtifactsFailed, run_bench
 from edgebench.devices.deploy import sync
-from edgebench.devices.fleet import FleetTransport
+from edgebench.devices.fleet import FleetTransport, connection
 from edgebench.devices.local import AGENT_SOURCE
 from edgebench.devices.remote import Remote, quote
-from edgebench.devices.spec import resolve_device
+from edgebench.devices.spec import DeviceSpec, resolve_device
 from edgebench.errors import EdgebenchError, UnknownNameError
 
 Log = Callable[[str], None]
@@ -62,7 +64,8 @@ class Device(Protocol):
     def measure(self, bundle: Path, settings: MeasureSettings, log: Log, keep_failed: bool) -> Measurement: ...
 
 
-Factory = Callable[[str, Optional[str]], Device]  # (what the user typed, the devices file) -> device
+# (what the user typed, the devices file, server=, token=) -> device; server and token matter to fleet devices only
+Factory = Callable[..., Device]
 TRANSPORTS: Dict[str, Factory] = {}
 
 
@@ -83,9 +86,11 @@ def scheme_of(target: str) -> str:
     return "ssh"
 
 
-def open_device(target: str, devices_file: Optional[str] = None) -> Device:
-    """The device `target` names; a bad name or address fails here, before anything is exported or copied."""
-    return TRANSPORTS[scheme_of(target)](target, devices_file)
+def open_device(target: str, devices_file: Optional[str] = None, *, server: Optional[str] = None,
+                token: Optional[str] = None) -> Device:
+    """The device `target` names; a bad name or address fails here, before anything is exported or copied.
+    `server` and `token` (a fleet's) win over EDGEBENCH_SERVER / EDGEBENCH_TOKEN and the devices file's entry."""
+    return TRANSPORTS[scheme_of(target)](target, devices_file, server=server, token=token)
 
 
 def measure(bundle: Path, device: Device, settings: MeasureSettings, log: Log = print,
@@ -103,8 +108,8 @@ def stable_facts(facts: Dict) -> Dict:
 class AgentDevice:
     """This machine or an ssh device: the agent deployed and run by `devices/bench.py`."""
 
-    def __init__(self, target: str, devices_file: Optional[str]):
-        self.spec = resolve_device(target, devices_file)
+    def __init__(self, target: str, devices_file: Optional[str], spec: Optional[DeviceSpec] = None):
+        self.spec = spec or resolve_device(target, devices_file)
         self.name = self.spec.name
         self._facts: Optional[Dict] = None
 
@@ -145,15 +150,16 @@ class AgentDevice:
                            device_seconds=round(seconds, 3))
 
 
-register_transport("local", AgentDevice)
-register_transport("ssh", AgentDevice)
-
-
 class FleetDevice:
-    """A device of an `edgebench serve` fleet: `fleet:NAME` or `fleet:labels=A,B` (devices/fleet.py, over httpx)."""
+    """A device of an `edgebench serve` fleet: `fleet:NAME`, `fleet:labels=A,B` or a devices-file entry with
+    `server:` (devices/fleet.py, over httpx)."""
 
-    def __init__(self, target: str, devices_file: Optional[str]):
-        self._transport = FleetTransport(target)
+    def __init__(self, target: str, devices_file: Optional[str] = None, *, server: Optional[str] = None,
+                 token: Optional[str] = None, spec: Optional[DeviceSpec] = None):
+        if spec is not None:
+            self._transport = FleetTransport.from_entry(spec, server, token)
+        else:
+            self._transport = FleetTransport(target, *connection(server, token))
         self.name = self._transport.name
 
     def fingerprint(self) -> Dict:
@@ -165,4 +171,15 @@ class FleetDevice:
         return Measurement(path=path, result=result, device_seconds=seconds)
 
 
+def _agent_or_fleet(target: str, devices_file: Optional[str], *, server: Optional[str] = None,
+                    token: Optional[str] = None) -> Device:
+    """`local`, an ssh:// address or a devices-file name: a fleet device when its entry has `server:`."""
+    spec = resolve_device(target, devices_file)
+    if spec.kind == "fleet":
+        return FleetDevice(target, devices_file, server=server, token=token, spec=spec)
+    return AgentDevice(target, devices_file, spec)
+
+
+register_transport("local", _agent_or_fleet)
+register_transport("ssh", _agent_or_fleet)
 register_transport("fleet", FleetDevice)

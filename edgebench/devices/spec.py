@@ -1,4 +1,5 @@
-"""Where the agent runs: this machine, an ssh:// address, or a name from a devices file."""
+"""Where the agent runs: this machine, an ssh:// address, or a name from a devices file (reached over ssh, or
+through an `edgebench serve` fleet when its entry has `server:`)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ _SSH_URL = re.compile(r"^ssh://(?:(?P<user>[^@/:]+)@)?(?P<host>[^@/:]+)(?::(?P<p
 @dataclass(frozen=True, kw_only=True)
 class DeviceSpec:
     name: str
-    kind: str = "ssh"  # "ssh" or "local"
+    kind: str = "ssh"  # "ssh", "local" or "fleet"
     host: str = ""
     user: Optional[str] = None
     port: int = 22
@@ -26,6 +27,10 @@ class DeviceSpec:
     workdir: str = "edgebench"  # on the device, relative to the login folder
     identity: Optional[str] = None
     ssh_options: Tuple[str, ...] = field(default_factory=tuple)
+    server: Optional[str] = None  # fleet: the server's URL
+    token_file: Optional[str] = None  # fleet: a file holding a submit token (mode 600)
+    fleet_device: Optional[str] = None  # fleet: the device's name on the server (None: any with `labels`)
+    labels: Tuple[str, ...] = field(default_factory=tuple)  # fleet: any device with all of these
 
     @property
     def destination(self) -> str:
@@ -67,6 +72,7 @@ def _read_devices(where: str) -> Dict[str, DeviceSpec]:
 
 
 _FIELDS = {"host", "user", "port", "python", "threads", "workdir", "identity", "ssh_options"}
+FLEET_FIELDS = {"server", "token_file", "device", "labels"}
 # What ssh could read as an option or that a shell would split is refused in a host or user name.
 _SAFE_WORD = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_.:%@+\[\]-]*$")
 
@@ -80,10 +86,14 @@ def _device(name: str, entry, where: str) -> DeviceSpec:
                              "name")
     if not isinstance(entry, dict):
         raise bad("settings", f"must be a mapping such as {{host: ..., user: ...}}, not {entry!r}")
+    if "server" in entry:
+        return _fleet_device(name, entry, where, bad)
     unknown = set(entry) - _FIELDS
     if unknown:
+        valid = "" if set(unknown) - FLEET_FIELDS else f" (a fleet device: {', '.join(sorted(FLEET_FIELDS))}, " \
+                                                        "with server:)"
         raise EdgebenchError(f"{where}: device '{name}' has unknown setting '{sorted(map(str, unknown))[0]}': "
-                             f"valid settings are {', '.join(sorted(_FIELDS))}")
+                             f"valid settings are {', '.join(sorted(_FIELDS))}{valid}")
     if "host" not in entry:
         raise bad("host", "is missing: every device needs at least a host")
     host, user = entry["host"], entry.get("user")
@@ -110,6 +120,48 @@ def _device(name: str, entry, where: str) -> DeviceSpec:
                       python=entry.get("python", "python3"), threads=threads,
                       workdir=entry.get("workdir", "edgebench"), identity=entry.get("identity"),
                       ssh_options=tuple(options))
+
+
+def _fleet_device(name: str, entry: dict, where: str, bad) -> DeviceSpec:
+    """`name: {server: http://HOST:8700, token_file: PATH, device: NAME | labels: [A, B]}`."""
+    if "host" in entry:
+        raise bad("server", "and host cannot be mixed: server: reaches the device through a fleet, host: over ssh; "
+                            "keep one")
+    unknown = set(entry) - FLEET_FIELDS
+    if unknown:
+        raise EdgebenchError(f"{where}: device '{name}' has unknown setting '{sorted(map(str, unknown))[0]}': "
+                             f"valid settings with server: are {', '.join(sorted(FLEET_FIELDS))}")
+    server = entry["server"]
+    if not isinstance(server, str) or not re.match(r"^https?://[^\s/?#]+(/[^\s?#]*)?$", server):
+        raise bad("server", f"{server!r} is not a server URL: give http://HOST:8700 or https://HOST")
+    device, labels = entry.get("device"), entry.get("labels")
+    if device is not None and (not isinstance(device, str) or not device.strip()):
+        raise bad("device", f"{device!r} must be the device's name on the server")
+    if labels is not None and (isinstance(labels, str) or not isinstance(labels, (list, tuple)) or not labels
+                               or not all(isinstance(x, str) and x.strip() and "," not in x for x in labels)):
+        raise bad("labels", f"{labels!r} must be a list of labels such as [arm64, pi4]")
+    if device is not None and labels is not None:
+        raise bad("device", "and labels cannot be mixed: name one device, or labels for any device that has them")
+    token_file = entry.get("token_file")
+    if token_file is not None:
+        token_file = _check_token_file(token_file, Path(where).parent, bad)
+    return DeviceSpec(name=name, kind="fleet", server=server.rstrip("/"), token_file=token_file,
+                      fleet_device=None if labels else (device or name), labels=tuple(labels or ()))
+
+
+def _check_token_file(value, folder: Path, bad) -> str:
+    """The token file's path (`~` expanded, a relative one from the devices file's folder): a file only its
+    owner can read."""
+    if not isinstance(value, str) or not value.strip():
+        raise bad("token_file", f"{value!r} must be the path of a file holding a submit token")
+    path = folder / os.path.expanduser(value)
+    if not path.is_file():
+        raise bad("token_file", f"{value} {'is not a file' if path.exists() else 'does not exist'}: write the "
+                                "token there (`edgebench fleet token create --role submit`) and chmod 600 it")
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o044:
+        raise bad("token_file", f"{value} is readable by others (mode {mode:o}): chmod 600 {value}")
+    return str(path)
 
 
 def resolve_device(target: str, devices_file: Optional[str] = None) -> DeviceSpec:

@@ -31,11 +31,43 @@ GOOD_ENTRY = "pi:\n  host: 192.168.1.20\n  user: pi\n"
     ("pi:\n  host: 10.0.0.2\n  python: ''\n", ["device 'pi': python '' must be a non-empty text"]),
     ("local:\n  host: 10.0.0.2\n", ["devices.yaml: device name 'local' is not usable"]),
     ("pi: {host: [\n", ["devices.yaml is not valid YAML"]),
+    # an entry with server: goes through an `edgebench serve` fleet
+    ("pi:\n  server: http://10.0.0.5:8700\n  host: 10.0.0.5\n",
+     ["devices.yaml: device 'pi': server and host cannot be mixed: server: reaches the device through a fleet"]),
+    ("pi:\n  server: ftp://10.0.0.5\n", ["device 'pi': server 'ftp://10.0.0.5' is not a server URL: give http://"]),
+    ("pi:\n  server: 10.0.0.5:8700\n", ["device 'pi': server '10.0.0.5:8700' is not a server URL"]),
+    ("pi:\n  server: http://10.0.0.5:8700\n  token: ebs_x\n",
+     ["device 'pi' has unknown setting 'token': valid settings with server: are device, labels, server, token_file"]),
+    ("pi:\n  host: 10.0.0.2\n  token_file: t\n",
+     ["device 'pi' has unknown setting 'token_file'", "(a fleet device: device, labels, server, token_file, with "
+                                                      "server:)"]),
+    ("pi:\n  server: http://10.0.0.5:8700\n  token_file: missing-token\n",
+     ["device 'pi': token_file missing-token does not exist: write the token there"]),
+    ("pi:\n  server: http://10.0.0.5:8700\n  labels: arm64\n",
+     ["device 'pi': labels 'arm64' must be a list of labels such as [arm64, pi4]"]),
+    ("pi:\n  server: http://10.0.0.5:8700\n  device: pi4\n  labels: [arm64]\n",
+     ["device 'pi': device and labels cannot be mixed"]),
 ])
 def test_bad_devices_file(tmp_path, text, fragments):
     (tmp_path / "devices.yaml").write_text(text)
     refused(["devices", "--devices", "devices.yaml"], tmp_path, *fragments)
     refused(["bench", "bundle", "--device", "pi", "--devices", "devices.yaml"], tmp_path, *fragments)
+
+
+def test_fleet_token_file_others_can_read(tmp_path):
+    token = tmp_path / "fleet-token"
+    token.write_text("ebs_0123456789ab_" + "x" * 43 + "\n")
+    (tmp_path / "devices.yaml").write_text("pi4:\n  server: http://10.0.0.5:8700\n  token_file: fleet-token\n")
+    for mode in (0o640, 0o604):
+        token.chmod(mode)
+        refused(["devices", "--devices", "devices.yaml"], tmp_path,
+                f"devices.yaml: device 'pi4': token_file fleet-token is readable by others (mode {mode:o}): chmod 600 "
+                "fleet-token")
+        refused(["bench", "bundle", "--device", "pi4"], tmp_path, "token_file fleet-token is readable by others")
+    token.chmod(0o600)
+    (pi4,) = load_devices(str(tmp_path / "devices.yaml")).values()
+    assert (pi4.kind, pi4.server, pi4.fleet_device, pi4.labels, pi4.token_file) == (
+        "fleet", "http://10.0.0.5:8700", "pi4", (), str(token))  # relative: from the devices file's folder
 
 
 def test_devices_file_that_is_not_a_file(tmp_path):
