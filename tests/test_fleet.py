@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.fleet.bundle import tiny_bundle
-from tests.fleet.harness import BENCH_FAST, FAST, ROOT, Server, job_state, start_agent, stop_agent, upload, wait_for
+from tests.fleet.harness import FAST, ROOT, Server, job_state, start_agent, stop_agent, upload, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -226,27 +226,34 @@ def _token_file(path: Path, token: str) -> Path:
 
 
 def _bench_through_a_devices_file_entry(server, bundle, tmp_path, submit):
-    """`edgebench bench BUNDLE --device pi4` with `pi4: {server:, token_file:, device: bench-pi}`: the server from
-    the entry, the token from --token over EDGEBENCH_TOKEN over the entry's (revoked) token file."""
+    """`--device pi4` with `pi4: {server:, token_file:, device: bench-pi}` goes through the fleet: `edgebench bench`
+    passes --server and --token on, which win over the environment, which wins over the entry's (revoked) token."""
     from click.testing import CliRunner
 
     from edgebench.cli import cli
+    from edgebench.devices.measure import MeasureSettings, measure, open_device
 
     with server.client(server.admin) as admin:
         revoked = server.token("submit")
         assert admin.post(f"/api/v1/tokens/{revoked.split('_')[1]}/revoke").status_code == 200
     stale = _token_file(tmp_path / "stale-token", revoked)
-    (tmp_path / "devices.yaml").write_text(f"pi4: {{server: {server.url}, token_file: {stale}, device: bench-pi}}\n")
-    args = ["bench", str(bundle), "--device", "pi4", "--devices", str(tmp_path / "devices.yaml"), "--results",
-            str(tmp_path / "by-entry"), *BENCH_FAST]
-    env = {"EDGEBENCH_SERVER": None, "EDGEBENCH_TOKEN": "ebs_000000000000_" + "x" * 43}
-    refused = CliRunner().invoke(cli, args, env={**env, "EDGEBENCH_TOKEN": None})
-    assert (refused.exit_code, "(401)" in refused.output) == (1, True), refused.output  # the entry's revoked token
-    done = CliRunner().invoke(cli, [*args, "--token", submit], env=env)
-    assert done.exit_code == 0, done.output
-    assert "already on the server" in done.output and "succeeded on bench-pi" in done.output
-    (path,) = (tmp_path / "by-entry" / "pi4").glob("*.json")  # under the entry's name, as an ssh device's
-    assert json.loads(path.read_text())["device"]["name"] == "bench-pi"
+    devices = tmp_path / "devices.yaml"
+    devices.write_text(f"pi4: {{server: {server.url}, token_file: {stale}, device: bench-pi}}\n")
+    args = ["bench", str(bundle), "--device", "pi4", "--devices", str(devices), "--results", str(tmp_path / "r")]
+    env = {"EDGEBENCH_SERVER": None, "EDGEBENCH_TOKEN": None}
+    for extra, text in (([], "refused HEAD"), (["--server", "http://127.0.0.1:9", "--token", submit],
+                                               "cannot reach the fleet server http://127.0.0.1:9")):
+        refused = CliRunner().invoke(cli, [*args, *extra], env=env)
+        assert (refused.exit_code, text in refused.output, "(401)" in refused.output) == (1, True, not extra), \
+            refused.output
+    bad = "ebs_000000000000_" + "x" * 43
+    with pytest.MonkeyPatch.context() as env_patch:
+        env_patch.setenv("EDGEBENCH_TOKEN", bad)
+        device = open_device("pi4", str(devices), token=submit)  # over EDGEBENCH_TOKEN (bad) and the entry's file
+        done = measure(bundle, device, MeasureSettings(agent_args=tuple(FAST), results=tmp_path / "r"),
+                       log=lambda line: None)
+    assert device.name == "pi4" and done.path.parent == tmp_path / "r" / "pi4"  # the entry's name, as over ssh
+    assert done.result["device"]["name"] == "bench-pi" and len(done.result["runs"]) == 2
 
 
 def test_devices_file_entry_is_listed_from_its_server_and_precedence(server, tmp_path, monkeypatch):
