@@ -273,7 +273,9 @@ def test_devices_file_entry_is_listed_from_its_server_and_precedence(server, tmp
     (tmp_path / "devices.yaml").write_text(
         f"pi4: {{server: {server.url}, token_file: {good}, device: listed-pi}}\n"
         f"arm: {{server: '{server.url}/', token_file: token, labels: [arm64, listed]}}\n"
-        f"ghost: {{server: {server.url}, token_file: token}}\n")
+        f"ghost: {{server: {server.url}, token_file: token}}\n"
+        f"odd: {{server: {server.url}, token_file: token, labels: [odd-facts]}}\n")
+    _device(server, "odd-pi", ["odd-facts"], facts={"versions": ["3.9"]})  # what a device reports is not trusted
     done = CliRunner().invoke(cli, ["devices", "--devices", str(tmp_path / "devices.yaml"), "--json"])
     assert done.exit_code == 0, done.output
     rows = {row["name"]: row for row in json.loads(done.stdout)}
@@ -282,6 +284,7 @@ def test_devices_file_entry_is_listed_from_its_server_and_precedence(server, tmp
         f"{server.url} (listed-pi, online)", "3.9.2", ["onnxruntime"])
     assert rows["arm"]["address"] == f"{server.url} (listed-pi, online)"  # the one device with both labels
     assert rows["ghost"]["status"] == f"no device ghost has registered with {server.url}"
+    assert (rows["odd"]["status"], rows["odd"]["python"], rows["odd"]["runtimes"]) == ("ok", None, [])
     spec = load_devices(str(tmp_path / "devices.yaml"))["pi4"]
     monkeypatch.setenv("EDGEBENCH_SERVER", dead)
     assert entry_status(spec)["status"].startswith(f"cannot reach the fleet server {dead}")

@@ -193,9 +193,11 @@ class FleetTransport:
         wanted = set(self.target.labels)
         found = [d for d in devices if d["name"] == self.target.device or (wanted and wanted <= set(d["labels"]))]
         if not found:
-            return {**row, "status": f"no device {self.target.name} has registered with {client.server}"}
+            which = self.target.device or f"with labels {','.join(self.target.labels)}"
+            return {**row, "status": f"no device {which} has registered with {client.server}"}
         best = min(found, key=lambda d: ("online", "busy", "offline", "revoked").index(d["state"]))
-        versions = best["facts"].get("versions") or {}
+        versions = best["facts"].get("versions") if isinstance(best["facts"], dict) else None
+        versions = {k: v for k, v in versions.items() if isinstance(v, str)} if isinstance(versions, dict) else {}
         status = "ok" if best["state"] in ("online", "busy") else \
             f"{best['state']} on the fleet server (last seen {_ago(best['last_seen'])})"
         return {"address": f"{client.server} ({best['name']}, {best['state']})", "status": status,
