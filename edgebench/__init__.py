@@ -5,9 +5,10 @@
     result = eb.bench(bundle, device="local", threads=[1, 2])
     rep = eb.report([result], max_drop=1.0)
 
-The API's names are loaded on first use, so `import edgebench` stays light (no torch, no onnx). Six of them
-share their name with a subpackage (`export`, `report`, `train`, `prune`, `models`, `optimize`): `eb.export` is then the
-subpackage made callable, so `eb.export(...)` calls the function and `edgebench.export.pipeline` is still the
+The API's names are loaded on first use, so `import edgebench` stays light (no torch, no onnx). Nine of them
+share their name with a subpackage or module (`export`, `report`, `train`, `prune`, `models`, `optimize`,
+`ablation`, `demo`, `devices`): `eb.export` is then the subpackage made callable, so `eb.export(...)` calls
+the function and `edgebench.export.pipeline` is still the
 module, whichever was imported first.
 """
 
@@ -20,9 +21,10 @@ from edgebench.errors import (BadInputError, BadOptionError, DeviceError, Edgebe
 
 __version__ = "0.1.0"
 
-_API = ("Answer", "Artifact", "Bundle", "Diagnosis", "ModelInfo", "PruneRun", "Report", "Result", "Run", "Trained",
-        "bench", "diagnose", "digits", "export", "models", "optimize", "prune", "report", "train")
-_SUBPACKAGES = ("export", "report", "train", "prune", "models", "optimize")
+_API = ("Ablation", "Answer", "Artifact", "Bundle", "DemoRun", "DeviceCheck", "Diagnosis", "ModelInfo", "PruneRun",
+        "PruneStudy", "Report", "Result", "Run", "Trained", "ablation", "bench", "demo", "devices", "diagnose", "digits",
+        "export", "models", "optimize", "prune", "prune_study", "report", "train")
+_SUBPACKAGES = ("export", "report", "train", "prune", "models", "optimize", "ablation", "demo", "devices")
 
 __all__ = ["BadInputError", "BadOptionError", "DeviceError", "EdgebenchError", "MissingDependencyError",
            "RefusedArtifactError", "UnknownNameError", "__version__", *_API]

@@ -6,8 +6,11 @@ Nothing here prints unless asked (`progress=True`) or calls `sys.exit`; torch an
 only inside the functions that need them.
 """
 
+from edgebench.api.ablation import Ablation, ablation
 from edgebench.api.bench import bench
 from edgebench.api.bundle import Artifact, Bundle
+from edgebench.api.demo import DemoRun, demo
+from edgebench.api.devices import DeviceCheck, devices
 from edgebench.api.diagnose import Diagnosis, diagnose
 from edgebench.api.export import export
 from edgebench.api.inputs import digits
@@ -16,7 +19,9 @@ from edgebench.api.optimize import optimize
 from edgebench.api.prune import PruneRun, prune
 from edgebench.api.report import Answer, Report, report
 from edgebench.api.result import Result, Run
+from edgebench.api.study import PruneStudy, prune_study
 from edgebench.api.train import Trained, train
 
-__all__ = ["Answer", "Artifact", "Bundle", "Diagnosis", "ModelInfo", "PruneRun", "Report", "Result", "Run", "Trained",
-           "bench", "diagnose", "digits", "export", "models", "optimize", "prune", "report", "train"]
+__all__ = ["Ablation", "Answer", "Artifact", "Bundle", "DemoRun", "DeviceCheck", "Diagnosis", "ModelInfo", "PruneRun",
+           "PruneStudy", "Report", "Result", "Run", "Trained", "ablation", "bench", "demo", "devices", "diagnose",
+           "digits", "export", "models", "optimize", "prune", "prune_study", "report", "train"]

@@ -8,7 +8,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence, Tuple
 
-from edgebench.errors import BadOptionError
+from edgebench.errors import BadOptionError, EdgebenchError, MissingDependencyError
+from edgebench.executor.spec import parse_executor
 
 
 @dataclass(frozen=True)
@@ -108,3 +109,13 @@ INPUT_SIZE = BoundedInt(8, what="a square size in pixels >= 8, e.g. 32")
 def optional(rule, value: Any, label: str):
     """`None` passes (the option's default applies); anything else must follow the rule."""
     return None if value is None else rule.check(value, label)
+
+
+def check_executor(value: Any, label: str = "executor") -> str:
+    """`local`, `process:N` or `ray[:ADDRESS]` (a bad one is a bad option; Ray missing: the install line)."""
+    try:
+        return str(parse_executor(str(value)))
+    except MissingDependencyError:
+        raise
+    except EdgebenchError as exc:
+        raise BadOptionError(f"{label}: {exc}") from None

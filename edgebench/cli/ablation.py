@@ -5,8 +5,10 @@ from pathlib import Path
 import click
 
 from edgebench.ablation.spec import ARCHES
+from edgebench.api import ablation
 from edgebench.cli.options import data_option, executor_option, max_drop_option
 from edgebench.cli.train import recipe_options
+from edgebench.fileio import Terminated
 from edgebench.train.recipe import AUTO_DEVICE
 
 
@@ -29,30 +31,14 @@ def command(arch, data, variants, epochs, batch_size, lr, schedule, limit, devic
             out, executor) -> None:
     """Train each variant of ARCH with the study's recipe and write the ablation table (Markdown, CSV, JSON)
     with plots of accuracy against parameters and FLOPs. Run it again to continue an interrupted sweep."""
-    from edgebench.ablation import AblationSpec, run_ablation, select_variants
-    from edgebench.fileio import Terminated
-    from edgebench.train import TrainSpec
-    from edgebench.train.recipe import resolve_device
-
-    chosen = select_variants(arch, variants)
-    if baseline is not None and baseline.isdigit():
-        baseline = select_variants(arch, baseline)[0]
-    if not (executor.startswith("ray") and device.startswith("cuda")):  # on Ray the GPU is the nodes'
-        device = resolve_device(device, allow_auto=True)
-    spec = AblationSpec(arch=arch, variants=chosen, data=data, baseline=baseline, max_drop=max_drop, export=export,
-                        train=TrainSpec.for_schedule(schedule, epochs=epochs, batch_size=batch_size, lr=lr,
-                                                     seed=seed, device=device, train_limit=limit))
-    folder = Path(out or f"ablation/{arch}")
-    if device == "cpu" and epochs is None:
-        click.echo(f"note: {spec.train.epochs} epochs per variant on the CPU takes days for the large variants; "
-                   "--epochs and --limit make a smoke run", err=True)
-    click.echo(f"ablation of {arch}: {len(chosen)} variants on {device}, {spec.train.epochs} epochs each -> {folder}")
     try:
-        run_ablation(spec, folder, log=click.echo, executor=executor)
+        table = ablation(arch, data, variants=variants, epochs=epochs, batch_size=batch_size, lr=lr,
+                         schedule=schedule, limit=limit, device=device, seed=seed, baseline=baseline,
+                         max_drop=max_drop, export=export, out=out, executor=executor, progress=click.echo)
     except (KeyboardInterrupt, Terminated) as exc:
         click.echo(f"{'terminated' if isinstance(exc, Terminated) else 'interrupted'}: finished variants are kept "
-                   f"in {folder}; the same command continues the sweep", err=True)
+                   f"in {Path(out or f'ablation/{arch}')}; the same command continues the sweep", err=True)
         raise SystemExit(exc.exit_code if isinstance(exc, Terminated) else 130) from None
     click.echo("")
-    click.echo((folder / "ablation.md").read_text().rstrip())
-    click.echo(f"\nwritten: {folder}/ablation.md, .csv, .json, .png")
+    click.echo((table.path / "ablation.md").read_text().rstrip())
+    click.echo(f"\nwritten: {table.path}/ablation.md, .csv, .json, .png")

@@ -41,36 +41,13 @@ def command(bundle, target, devices_file, results, server, token, **values) -> N
 @click.option("--json", "as_json", is_flag=True)
 def devices_command(devices_file, as_json) -> None:
     """List the devices file's devices and check each: reachable, Python, runtimes."""
-    from edgebench.devices.bench import MISSING_PACKAGES, PROBE, parse_probe, probe_local, runtimes_found
-    from edgebench.devices.remote import Remote, quote
-    from edgebench.devices.spec import load_devices
-    from edgebench.errors import EdgebenchError
+    from edgebench.api import devices  # function-level like the bench command's above; both move together
 
-    devices = load_devices(devices_file)
-    rows = []
-    for name, device in {"local": None, **devices}.items():
-        row = {"name": name, "address": "this machine" if device is None else
-               f"{device.destination}:{device.port}", "status": "ok", "python": None, "runtimes": []}
-        try:
-            if device is None:
-                probe = probe_local()
-            else:
-                done = Remote(device, connect_timeout=5).run(f"{device.python} -c {quote(PROBE)}", check=False)
-                if done.returncode != 0:
-                    raise EdgebenchError(f"'{device.python}' does not run: install Python 3.9+ or set python")
-                probe = parse_probe(done.stdout, name)
-            row["python"] = probe["python"]
-            row["runtimes"] = runtimes_found(probe)
-            if not probe["modules"]["numpy"] or not row["runtimes"]:
-                row["status"] = f"missing packages: {MISSING_PACKAGES}"
-        except EdgebenchError as exc:
-            row["status"] = str(exc)
-        rows.append(row)
+    checks = devices(devices_file)
     if as_json:
-        click.echo(json.dumps(rows, indent=2))
+        click.echo(json.dumps([check.to_dict() for check in checks], indent=2))
         return
-    for row in rows:
-        click.echo(f"{row['name']:<12} {row['address']:<28} python {row['python'] or '-':<8} "
-                   f"{','.join(row['runtimes']) or '-':<28} {row['status']}")
-    if not devices:
+    for check in checks:
+        click.echo(check.line())
+    if len(checks) == 1:
         click.echo("(no devices file: write devices.yaml with name: {host, user, port, python, threads})")

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
+
+from edgebench.api import prune, prune_study
 
 from edgebench.cli.options import (NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT, data_option, executor_option,
                                    float_range, force_option, max_drop_option, out_option, seed_option,
@@ -40,8 +40,6 @@ def command(model, checkpoint, data, method, importance, amount, iterations, spa
             seed, out, force) -> None:
     """Prune a trained MODEL step by step with fine-tuning; one checkpoint per iteration. The run is written
     to a hidden folder and moved to --out when it completes: an interrupted run leaves nothing."""
-    from edgebench.api import prune
-
     prune(model, checkpoint, data, method=method, importance=importance, amount=amount, iterations=iterations,
           sparsity=sparsity, finetune_epochs=finetune_epochs, lr=lr, limit=limit, seed=seed, out=out, force=force,
           progress=click.echo)
@@ -58,20 +56,7 @@ def command(model, checkpoint, data, method, importance, amount, iterations, spa
                  "at a time")
 def study_command(folder, out, threads, min_seconds, max_drop, executor) -> None:
     """For each iteration of a `prune` run: export fp32 + int8, run the agent here, tabulate and plot."""
-    from edgebench.fileio import check_replaceable
-    from edgebench.prune.pipeline import read_summary
-    from edgebench.prune.study import markdown, run_study, study_answer
-
-    read_summary(Path(folder))  # a missing or foreign summary is refused before anything is written
-    target = Path(out or Path(folder) / "study")
-    check_replaceable(target, overwrite=True, owned=_is_study)  # an earlier study is updated, other files never
-    rows = run_study(Path(folder), target, threads=threads, min_seconds=min_seconds, max_drop=max_drop,
-                     log=click.echo, executor=executor)
-    click.echo("\n" + markdown(rows, study_answer(rows, max_drop) if max_drop is not None else None))
-    click.echo(f"wrote {target}/pruning-study.md, .csv, .json and .png")
-
-
-def _is_study(folder: Path) -> bool:
-    from edgebench.fileio import is_edgebench_output
-
-    return is_edgebench_output(folder) or any((folder / name).is_dir() for name in ("bundles", "results"))
+    study = prune_study(folder, out=out, threads=threads, min_seconds=min_seconds, max_drop=max_drop,
+                        executor=executor, progress=click.echo)
+    click.echo("\n" + study.to_markdown())
+    click.echo(f"wrote {study.path}/pruning-study.md, .csv, .json and .png")
