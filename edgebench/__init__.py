@@ -8,8 +8,7 @@
 The API's names are loaded on first use, so `import edgebench` stays light (no torch, no onnx). Nine of them
 share their name with a subpackage or module (`export`, `report`, `train`, `prune`, `models`, `optimize`,
 `ablation`, `demo`, `devices`): `eb.export` is then the subpackage made callable, so `eb.export(...)` calls
-the function and `edgebench.export.pipeline` is still the
-module, whichever was imported first.
+the function and `edgebench.export.pipeline` is still the module, whichever was imported first.
 """
 
 import importlib
@@ -22,8 +21,8 @@ from edgebench.errors import (BadInputError, BadOptionError, DeviceError, Edgebe
 __version__ = "0.1.0"
 
 _API = ("Ablation", "Answer", "Artifact", "Bundle", "DemoRun", "DeviceCheck", "Diagnosis", "ModelInfo", "PruneRun",
-        "PruneStudy", "Report", "Result", "Run", "Trained", "ablation", "bench", "demo", "devices", "diagnose", "digits",
-        "export", "models", "optimize", "prune", "prune_study", "report", "train")
+        "PruneStudy", "Report", "Result", "Run", "Trained", "ablation", "bench", "demo", "devices", "diagnose",
+        "digits", "export", "models", "optimize", "prune", "prune_study", "report", "train")
 _SUBPACKAGES = ("export", "report", "train", "prune", "models", "optimize", "ablation", "demo", "devices")
 
 __all__ = ["BadInputError", "BadOptionError", "DeviceError", "EdgebenchError", "MissingDependencyError",

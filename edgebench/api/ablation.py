@@ -91,7 +91,8 @@ def _spec(arch, data, variants, baseline, max_drop, export, executor, options) -
     on_ray_gpu = executor.startswith("ray") and device.startswith("cuda")  # on Ray the GPU is the nodes'
     train = TrainSpec.for_schedule(options["schedule"], epochs=options["epochs"], batch_size=options["batch_size"],
                                    lr=options["lr"], seed=rules.SEED.check(options["seed"], "seed"),
-                                   train_limit=options["limit"], device=device if on_ray_gpu else resolve_device(device, allow_auto=True))
+                                   train_limit=options["limit"],
+                                   device=device if on_ray_gpu else resolve_device(device, allow_auto=True))
     return AblationSpec(arch=arch, variants=chosen, data=None if data is None else str(data), baseline=baseline,
                         max_drop=max_drop, export=bool(export), train=train)
 
