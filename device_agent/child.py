@@ -10,8 +10,10 @@ import os
 import sys
 from typing import Any, Callable, Dict, TextIO
 
+from device_agent.device_info import probe_version
 from device_agent.errors import AgentError
 from device_agent.isolation import EXIT_CHILD_INTERRUPTED
+from device_agent.measure import Measurement
 
 
 def _private_stdout() -> TextIO:
@@ -35,8 +37,6 @@ def _answer(handler: Callable[[Dict[str, Any]], Dict[str, Any]], request: Dict[s
 
 def child_main() -> int:
     """Entry point of `python -m device_agent _child`: answer one request read from stdin."""
-    from device_agent.device_info import probe_version
-
     handlers = {"version": probe_version}
     channel = _private_stdout()
     try:
@@ -51,8 +51,6 @@ def child_main() -> int:
 
 def session_main() -> int:
     """Entry point of `python -m device_agent _measure`: answer request lines until `close` or end of input."""
-    from device_agent.measure import Measurement
-
     channel = _private_stdout()
     measurement = Measurement()
     try:

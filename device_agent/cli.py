@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as _dt
+import importlib.util
 import json
 import math
 import os
@@ -221,8 +222,6 @@ def _cooldown(text: str):
 
 def _needs(module: str, flag: str) -> None:
     """A flag whose work lives in an optional module of this agent: refuse it up front if the module is absent."""
-    import importlib.util
-
     if importlib.util.find_spec(f"device_agent.{module}") is None:
         raise UsageError(f"{flag} needs device_agent/{module}.py, which this copy of the agent lacks: "
                          "copy the whole device_agent folder")

@@ -20,6 +20,7 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
+from device_agent.backends.base import backend_for
 from device_agent.stats import median
 
 WARMUP_RUNS = 2
@@ -30,8 +31,6 @@ TIMEOUT_SECONDS = 120.0
 
 def time_probe(path: str, fmt: str, threads: int, min_runs: int = 10, min_seconds: float = 0.5) -> Dict:
     """p50 and min of the probe's invoke at `threads` (run inside the child)."""
-    from device_agent.backends.base import backend_for
-
     backend = backend_for(fmt)
     backend.load(path, threads)
     shape = [d if d > 0 else 1 for d in backend.input_shape()]

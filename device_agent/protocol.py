@@ -11,6 +11,7 @@ from typing import Callable, List
 
 import numpy as np
 
+from device_agent.errors import UsageError
 from device_agent.stats import percentiles
 
 
@@ -24,8 +25,6 @@ class TimingSettings:
 
     def check(self) -> None:
         """Raise UsageError naming the option that is out of range (NaN and infinity included)."""
-        from device_agent.errors import UsageError
-
         for flag, value, least in (("--warmup-runs", self.warmup_runs, 0), ("--min-runs", self.min_runs, 1)):
             if isinstance(value, bool) or not isinstance(value, int) or value < least:
                 raise UsageError(f"{flag} {value} is out of range: give a whole number of at least {least}")

@@ -28,6 +28,7 @@ import urllib.error
 import urllib.request
 from typing import Any, Dict, List, Optional, Tuple
 
+from device_agent.device_info import device_facts
 from device_agent.errors import UsageError
 
 # A job never picks a path on this device nor its name (the server also refuses these).
@@ -153,8 +154,6 @@ def device_token(args, backoff: Backoff) -> str:
     token = read_token(args.token_file)
     if token.startswith("ebd_"):
         return token
-    from device_agent.device_info import device_facts
-
     body = {"name": args.name, "labels": args.labels, "facts": device_facts(), "clock": time.time()}
     _, answer = persist(backoff, Api(args.server, token).call, "POST", "/api/v1/register", body)
     write_token(args.token_file, answer["device_token"])
