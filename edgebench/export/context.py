@@ -10,6 +10,7 @@ import numpy as np
 
 from edgebench.data.imageset import ImageSet
 from edgebench.data.preprocess import Preprocess
+from edgebench.export.layers import layer_map
 from edgebench.export.source import ModelSource
 from edgebench.export.spec import ExportSpec
 from edgebench.export.verify import Agreement, compare
@@ -34,8 +35,6 @@ class ExportContext:
     def fp32_layers(self) -> Dict[str, str]:
         """The reference graph's ONNX node name -> torch module path, read once for every writer."""
         if self._fp32_layers is None:
-            from edgebench.export.layers import layer_map
-
             self._fp32_layers = layer_map(self.fp32_onnx)
         return self._fp32_layers
 

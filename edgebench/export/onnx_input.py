@@ -6,9 +6,12 @@ NCHW, opset >= 13 graph that every artifact is made from, and says what it chang
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
+
+import numpy as np
 
 from device_agent.backends.onnxruntime_backend import create_session
 from edgebench.errors import EdgebenchError
@@ -213,7 +216,6 @@ def _transpose_input(model, name: str) -> None:
 def run_error(path: Path, channels: int, size: Tuple[int, int], batch: int) -> Optional[str]:
     """Why ONNX Runtime cannot run the graph on a batch of `batch` images, or None when it can. ONNX Runtime's
     own error log stays out of the terminal; a node that fails is named as the file names it, with its op."""
-    import numpy as np
     import onnxruntime as ort
 
     images = np.zeros((batch, channels, *size), np.float32)
@@ -241,8 +243,6 @@ def _run_quietly(path: Path, images, level) -> None:
 
 def _named_node(message: str) -> str:
     """"... running Conv node. Name:'x' Status Message: why" -> "node 'x' (Conv): why"."""
-    import re
-
     found = re.search(r"running (\w+) node\. Name:'([^']*)' Status Message: (.*)", message)
     if found is None:
         return re.sub(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ", "", message)

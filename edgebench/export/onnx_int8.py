@@ -16,7 +16,9 @@ from typing import Callable, List
 
 import numpy as np
 
+from edgebench.export.int8.quantizer import CachedQuantizer
 from edgebench.export.spec import QUANT_CONFIGS, QuantSpec
+from edgebench.export.verify import onnx_logits, top1
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -43,9 +45,6 @@ def quantize(fp32_path: Path, out_path: Path, calibration: np.ndarray, selection
              spec: QuantSpec, input_name: str, batch_size: int,
              log: Callable[[str], None] = print) -> dict:
     """Write the best int8 model to `out_path`; return what was chosen and why."""
-    from edgebench.export.int8.quantizer import CachedQuantizer
-    from edgebench.export.verify import onnx_logits, top1
-
     candidates: List[Int8Candidate] = []
     with tempfile.TemporaryDirectory(prefix="edgebench-int8-") as tmp:
         work = Path(tmp)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import datetime as _dt
+import json
 import platform
 import time
 from pathlib import Path
@@ -26,13 +27,19 @@ from edgebench.errors import EdgebenchError
 from edgebench.export.context import ExportContext
 from edgebench.export.gate import judge
 from edgebench.export.int8.export_plan import int8_plan as plan_int8
+from edgebench.export.layers import layer_map
 from edgebench.export.manifest import MANIFEST_FILE, MANIFEST_KIND, MANIFEST_VERSION, file_facts, is_bundle, validate
+from edgebench.export.onnx_float import export_onnx
+from edgebench.export.onnx_input import load_model, prepare_onnx, run_error
 from edgebench.export.probes import build_probes
 from edgebench.export.source import ModelSource, resolve_model
 from edgebench.export.spec import FORMATS, ExportSpec, Format, Precision, check_available
 from edgebench.export.verify import onnx_logits, torch_logits
 from edgebench.export.watchdog import stage_limit
+from edgebench.export.writers import open_writer
 from edgebench.fileio import atomic_dir, check_replaceable, sha256_file, write_json
+from edgebench.models import create_model, model_entry
+from edgebench.models.stats import model_stats
 from edgebench.progress import Progress, through
 
 EVAL_FILE = "eval.npz"
@@ -95,8 +102,6 @@ def _produce_format(context: ExportContext, fmt: Format, work: Path, artifacts: 
                     log: Log, int8_plan=None, progress: Optional[Progress] = None) -> None:
     """All of one format's precisions; a converter that cannot start costs that format only."""
     progress = progress if progress is not None else Progress()
-    from edgebench.export.writers import open_writer
-
     precisions = context.spec.precisions_for(fmt)
     tick = time.perf_counter()
     try:
@@ -169,8 +174,6 @@ def _produce(context: ExportContext, writer, fmt: Format, precision: Precision, 
 def _layers(path: Path) -> Dict[str, str]:
     """ONNX node (and tensor) name -> torch module path, of this file's own nodes: the agent's profile names
     layers with it."""
-    from edgebench.export.layers import layer_map
-
     return layer_map(path)
 
 
@@ -211,8 +214,6 @@ def _context(source: ModelSource, data_ref: str, train_raw: ImageSet, preprocess
         log(f"warning: {source.name} has random weights (no --checkpoint): timings are valid, accuracy is not")
     if module is not None:
         log(f"exporting {source.name} to ONNX (opset {spec.opset}) ...")
-        from edgebench.export.onnx_float import export_onnx
-
         tick = time.perf_counter()
         export_onnx(module, (1, preprocess.channels, *size), fp32_path, spec.opset)
         source.provenance["onnx_export_seconds"] = round(time.perf_counter() - tick, 2)
@@ -238,8 +239,6 @@ def _context(source: ModelSource, data_ref: str, train_raw: ImageSet, preprocess
 
 def _prepare_user_onnx(source: ModelSource, preprocess: Preprocess, fp32_path: Path) -> None:
     """The user's file as the reference graph: a dynamic batch where the graph allows it, else batch 1."""
-    from edgebench.export.onnx_input import load_model, prepare_onnx, run_error
-
     where, size, channels = str(source.onnx_path), tuple(preprocess.input_size), preprocess.channels
     model = load_model(Path(source.onnx_path))
     changes = prepare_onnx(copy.deepcopy(model), fp32_path, source.onnx_input, size, channels, where)
@@ -259,8 +258,6 @@ def _preprocess(source: ModelSource, train_raw: ImageSet, input_size, channels, 
     if source.onnx_input is not None:
         input_size, channels = _onnx_size(source, input_size, channels)
     if source.onnx_path is None and input_size is None and base is None:
-        from edgebench.models import model_entry
-
         side = model_entry(source.name).input_size if source.kind == "zoo" else 32
         input_size = (side, side)
     size = input_size or (base.input_size if base else (32, 32))
@@ -307,7 +304,6 @@ def _torch_module(source: ModelSource, num_classes: int, channels: int, seed: in
         return source.module
     import torch
 
-    from edgebench.models import create_model
 
     torch.manual_seed(seed)
     source.config = {"num_classes": num_classes, "in_channels": channels}
@@ -328,8 +324,6 @@ def _manifest(context: ExportContext, work: Path, artifacts: List[Dict], rejecte
     source, spec = context.source, context.spec
     stats = None
     if context.module is not None:
-        from edgebench.models.stats import model_stats
-
         stats = model_stats(context.module, (1, context.preprocess.channels, *context.preprocess.input_size)).as_dict()
     return {
         "schema_version": MANIFEST_VERSION,
@@ -357,6 +351,4 @@ def _manifest(context: ExportContext, work: Path, artifacts: List[Dict], rejecte
 
 
 def _jsonable(value):
-    import json
-
     return json.loads(json.dumps(value, default=str))

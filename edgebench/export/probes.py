@@ -8,11 +8,18 @@ its artifacts never depend on it."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import tempfile
+import warnings
+from importlib import metadata
 from pathlib import Path
 from typing import Callable, Dict, List, Sequence
 
 import numpy as np
+
+from edgebench.export.manifest import file_facts
+from edgebench.export.tflite.quiet import native_output_silenced
 
 PROBE_DIR = "probes"
 CHANNELS, SIZE, KERNEL = 128, 28, 3  # 115.6 M MACs per inference: milliseconds on a laptop core
@@ -92,9 +99,6 @@ def tflite_probes(fp32_path: Path, int8_path: Path) -> None:
 def cache_dir() -> Path:
     """Where built probes are kept between exports (they are the same for every model): EDGEBENCH_CACHE, else
     XDG_CACHE_HOME/edgebench, else ~/.cache/edgebench; one folder per probe shape and converter versions."""
-    import os
-    from importlib import metadata
-
     root = os.environ.get("EDGEBENCH_CACHE") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "edgebench")
     versions = []
@@ -108,9 +112,6 @@ def cache_dir() -> Path:
 
 def _cached(fmt: str, builder) -> List:
     """The format's probe files from the cache, built there first (atomically: a folder renamed into place)."""
-    import os
-    import shutil
-
     target = cache_dir() / fmt
     if not target.is_dir():
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -131,10 +132,6 @@ SUFFIXES = {"onnx": "onnx", "tflite": "tflite"}
 
 def build_probes(work: Path, formats: Sequence[str], log: Callable[[str], None]) -> List[Dict]:
     """Write the probes of `formats` under work/probes; one manifest entry each (an `error` where it failed)."""
-    import shutil
-
-    from edgebench.export.manifest import file_facts
-
     folder = work / PROBE_DIR
     folder.mkdir(exist_ok=True)
     entries: List[Dict] = []
@@ -171,10 +168,6 @@ def _build_onnx(folder: Path) -> None:
 
 
 def _build_tflite(folder: Path) -> None:
-    import warnings
-
-    from edgebench.export.tflite.quiet import native_output_silenced
-
     fp32, int8 = folder / "conv.fp32.tflite", folder / "conv.int8.tflite"
     with native_output_silenced(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the converter's notes on int8 input statistics

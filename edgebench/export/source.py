@@ -10,6 +10,10 @@ from typing import Any, Dict, Optional, Tuple
 
 from edgebench.data.preprocess import Preprocess
 from edgebench.errors import EdgebenchError
+from edgebench.export.onnx_input import inspect_input, load_model
+from edgebench.fileio import sha256_file
+from edgebench.models import model_entry
+from edgebench.train.checkpoint import load_checkpoint
 
 _PYTHON_REF = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
@@ -40,14 +44,9 @@ def resolve_model(model: str, checkpoint: Optional[str] = None) -> ModelSource:
 
 
 def _from_zoo(name: str, checkpoint: Optional[str]) -> ModelSource:
-    from edgebench.models import model_entry
-
     model_entry(name)  # unknown names fail here with the close matches
     if checkpoint is None:
         return ModelSource(name=name, kind="zoo", module=None, config={}, trained=False)
-    from edgebench.fileio import sha256_file
-    from edgebench.train.checkpoint import load_checkpoint
-
     ckpt = load_checkpoint(checkpoint)
     if ckpt.model_name != name:
         raise EdgebenchError(f"checkpoint {checkpoint} holds '{ckpt.model_name}', not '{name}'")
@@ -66,7 +65,6 @@ def _from_onnx(path: Path) -> ModelSource:
                              f"{path} is not a file: give the path of an .onnx model")
     import onnx
 
-    from edgebench.export.onnx_input import inspect_input, load_model
 
     model = load_model(path, with_weights=False)  # names missing external weight files
     try:

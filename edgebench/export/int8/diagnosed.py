@@ -9,6 +9,7 @@ from typing import Callable, Dict, Optional, Sequence
 import numpy as np
 
 from edgebench.errors import EdgebenchError
+from edgebench.export.diagnose import first_divergence
 
 DIAGNOSE_IMAGES = 4
 
@@ -17,8 +18,6 @@ def first_departing(fp32_path: Path, artifact_path: Path, images: np.ndarray, la
                     candidates: Sequence[str], log: Callable[[str], None]) -> Optional[Dict]:
     """{"node", "op_type", "source_layer", "relative_diff"} of the first departing node, or None when the
     artifact agrees throughout or cannot be compared; logged either way."""
-    from edgebench.export.diagnose import first_divergence  # reads TFLite artifacts through the interpreter
-
     try:
         found = first_divergence(fp32_path, artifact_path, images[:DIAGNOSE_IMAGES], layout=layout)
     except EdgebenchError as exc:

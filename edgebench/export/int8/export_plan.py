@@ -10,6 +10,8 @@ from typing import Callable, Optional
 from edgebench.errors import EdgebenchError
 from edgebench.export.context import ExportContext
 from edgebench.export.int8.plan import MixedPlan
+from edgebench.export.int8.search import EvalSet, mixed_int8
+from edgebench.export.onnx_float import onnx_io
 from edgebench.export.spec import Precision
 
 Log = Callable[[str], None]
@@ -18,9 +20,6 @@ Log = Callable[[str], None]
 def int8_plan(context: ExportContext, work: Path, log: Log) -> Optional[MixedPlan]:
     """None without a budget or without an int8 artifact to write; else the plan (a refusal or an error that
     stopped the search included: each int8 writer then refuses in turn)."""
-    from edgebench.export.int8.search import EvalSet, mixed_int8
-    from edgebench.export.onnx_float import onnx_io
-
     spec = context.spec
     max_drop_pp = spec.quant.max_drop_pp
     if max_drop_pp is None or not any(Precision.INT8 in spec.precisions_for(fmt) for fmt in spec.formats):

@@ -25,7 +25,11 @@ from edgebench.export.int8 import budget
 from edgebench.export.int8.budget import Calibration, Trial
 from edgebench.export.int8.diagnosed import first_departing
 from edgebench.export.int8.plan import MixedPlan, Status
+from edgebench.export.int8.quantizer import CachedQuantizer, quantized_nodes, weights_only
+from edgebench.export.int8.sensitivity import METHOD, layer_scores
+from edgebench.export.onnx_int8 import preprocess_for_quantization
 from edgebench.export.spec import CALIBRATION_METHODS, QUANT_CONFIGS, QuantSpec
+from edgebench.export.verify import onnx_logits
 
 SENSITIVITY_IMAGES = 64
 TABLE_ROWS = 8
@@ -44,9 +48,6 @@ def mixed_int8(fp32_path: Path, *, calibration: np.ndarray, eval_set: EvalSet, s
     """The plan for every int8 artifact: the chosen int8 ONNX model with its quantization block, the ranking
     and float layers, or (`refusal`) why even int8 weights alone, or every ranked layer in float, lose more than
     `max_drop_pp`."""
-    from edgebench.export.int8.quantizer import CachedQuantizer
-    from edgebench.export.onnx_int8 import preprocess_for_quantization
-
     if eval_set.labels is None or len(eval_set.labels) != len(eval_set.inputs):
         raise EdgebenchError("--max-drop needs a labelled eval set: pass --data with labels")
     started = time.perf_counter()
@@ -77,8 +78,6 @@ def mixed_int8(fp32_path: Path, *, calibration: np.ndarray, eval_set: EvalSet, s
 def _ranked(best: Trial, prepared: Path, calibration: np.ndarray, evaluate: "_Evaluator", trials: List[Trial],
             max_drop_pp: float, torch_layers: Dict[str, str], log: Log) -> Tuple[Tuple[str, ...], Dict]:
     """Every quantized node of the best full int8 model, most sensitive first, and the record so far."""
-    from edgebench.export.int8.quantizer import quantized_nodes
-
     scores = _scores(best.artifact, prepared, quantized_nodes(best.artifact), calibration, log)
     record = budget.record(max_drop_pp=max_drop_pp, full=best, reference=evaluate.reference,
                            calibration=best.calibration.as_dict(), calibration_search=trials,
@@ -93,8 +92,6 @@ def _ranked(best: Trial, prepared: Path, calibration: np.ndarray, evaluate: "_Ev
 def _decide(quantizer, best: Trial, ranking: Sequence[str], prepared: Path, evaluate: "_Evaluator", record: Dict,
             work: Path, log: Log) -> Tuple[Optional[Trial], Optional[str]]:
     """Full int8 when it is within; else the weights-only bound, then the fewest float layers; or the refusal."""
-    from edgebench.export.int8.quantizer import weights_only
-
     max_drop_pp = record["max_drop_pp"]
     if budget.within(best.drop_pp, max_drop_pp):
         return best, None
@@ -133,8 +130,6 @@ class _Evaluator:
 
 
 def _accuracy(path: Path, eval_set: EvalSet) -> float:
-    from edgebench.export.verify import onnx_logits
-
     logits = onnx_logits(path, eval_set.inputs)
     return float((logits.argmax(1) == eval_set.labels).mean())
 
@@ -176,8 +171,6 @@ def _mix_measure(quantizer, best: Trial, ranked: int, evaluate: _Evaluator, work
 
 
 def _scores(qdq_path: Path, prepared: Path, layers: Sequence[str], calibration: np.ndarray, log: Log):
-    from edgebench.export.int8.sensitivity import layer_scores
-
     tick = time.perf_counter()
     scores = layer_scores(qdq_path, prepared, layers, calibration[:SENSITIVITY_IMAGES])
     log(f"  sensitivity of {len(layers)} layers on {min(len(calibration), SENSITIVITY_IMAGES)} calibration images "
@@ -186,8 +179,6 @@ def _scores(qdq_path: Path, prepared: Path, layers: Sequence[str], calibration: 
 
 
 def _sensitivity_method(calibration: np.ndarray) -> str:
-    from edgebench.export.int8.sensitivity import METHOD
-
     return METHOD.format(images=min(len(calibration), SENSITIVITY_IMAGES))
 
 

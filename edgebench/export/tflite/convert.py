@@ -24,9 +24,13 @@ from typing import Dict, Iterator, Optional, Sequence
 
 import numpy as np
 
+from device_agent.backends.tflite_backend import TfliteBackend
 from edgebench.errors import EdgebenchError, require
+from edgebench.export.onnx_nodes import attribute
 from edgebench.export.spec import Layout, Precision
+from edgebench.export.tflite.fixes import apply_fixes
 from edgebench.export.tflite.quiet import native_output_silenced
+from edgebench.export.tflite.selective import SelectiveQuantizer
 
 ONNX2TF_SAMPLE_FILE = "calibration_image_sample_data_20x128x128x3_float32.npy"
 SIGNATURE = "serving_default"
@@ -79,8 +83,6 @@ def _batch_of_one(model):
 
 
 def _attribute_int(node, name: str, default: int) -> int:
-    from edgebench.export.onnx_nodes import attribute
-
     return int(attribute(node, name, default))
 
 
@@ -149,7 +151,6 @@ class TfliteConverter:
     def _prepare_onnx(self, source: Path, target: Path) -> Path:
         import onnx
 
-        from edgebench.export.tflite.fixes import apply_fixes
 
         model, self.fixes = apply_fixes(_batch_of_one(onnx.load(str(source))))
         onnx.save(model, str(target))
@@ -201,8 +202,6 @@ class TfliteConverter:
         return self._selective_quantizer().tflite_ops()
 
     def _selective_quantizer(self):
-        from edgebench.export.tflite.selective import SelectiveQuantizer
-
         if self._selective is None:
             self._selective = SelectiveQuantizer(tf=self.tf, saved_model=self.saved_model, onnx_path=self.onnx_path,
                                                  layout=self.layout, calibration_nchw=self.calibration_nchw,
@@ -228,8 +227,6 @@ class TfliteConverter:
 
 def tflite_io(path: Path) -> Dict:
     """Input/output contract and quantization parameters, read back through the interpreter."""
-    from device_agent.backends.tflite_backend import TfliteBackend
-
     backend = TfliteBackend()
     with native_output_silenced():  # the interpreter announces its XNNPACK delegate on stderr
         backend.load(str(path), 1)
@@ -251,8 +248,6 @@ def tflite_io(path: Path) -> Dict:
 
 def tflite_logits(path: Path, inputs_nchw: np.ndarray, layout: Layout, threads: int = 0) -> np.ndarray:
     """Run the artifact the way the device agent does (same backend, same quantize/dequantize)."""
-    from device_agent.backends.tflite_backend import TfliteBackend
-
     inputs = inputs_nchw.transpose(0, 2, 3, 1) if layout == Layout.NHWC else inputs_nchw
     backend = TfliteBackend()
     with native_output_silenced():

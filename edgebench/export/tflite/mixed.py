@@ -24,6 +24,9 @@ from edgebench.export.int8.budget import Status, Trial
 from edgebench.export.int8.diagnosed import first_departing
 from edgebench.export.int8.plan import MixedPlan, MixedRefused
 from edgebench.export.spec import Precision
+from edgebench.export.tflite.convert import tflite_logits
+from edgebench.export.verify import onnx_logits
+from edgebench.fileio import write_bytes
 
 CALIBRATION = {"method": "minmax", "per_channel": True, "config": "TFLiteConverter int8, int8 input and output"}
 Log = Callable[[str], None]
@@ -35,8 +38,6 @@ class EvalScorer:
 
     def __init__(self, *, fp32_onnx: Path, eval_inputs: np.ndarray, labels: Optional[np.ndarray], layout,
                  work: Path):
-        from edgebench.export.verify import onnx_logits
-
         if labels is None or len(labels) != len(eval_inputs):
             raise EdgebenchError("--max-drop needs a labelled eval set: pass --data with labels")
         self.eval_inputs = eval_inputs
@@ -46,9 +47,6 @@ class EvalScorer:
         self.reference = float((onnx_logits(fp32_onnx, eval_inputs).argmax(1) == labels).mean())
 
     def accuracy(self, model: bytes) -> float:
-        from edgebench.export.tflite.convert import tflite_logits
-        from edgebench.fileio import write_bytes
-
         path = self.work / "trial.int8.tflite"
         write_bytes(path, model)
         try:
@@ -108,8 +106,6 @@ def choose_mix(converter, plan: MixedPlan, scorer: EvalScorer, torch_layers: Dic
 
 def _diagnosed(converter, plan: MixedPlan, full: Trial, scorer: EvalScorer, log: Log) -> Optional[Dict]:
     """Where TFLite's full int8 departs first from the fp32 graph, when it is over the budget."""
-    from edgebench.fileio import write_bytes
-
     if budget.within(full.drop_pp, plan.max_drop_pp):
         return None
     path = scorer.work / "full.int8.tflite"

@@ -6,14 +6,13 @@ import contextlib
 import io
 import os
 import sys
+import tempfile
 from typing import Iterator
 
 
 @contextlib.contextmanager
 def native_output_silenced() -> Iterator[None]:
     """TensorFlow's C++ converter prints straight to file descriptors 1 and 2; park them in a temp file."""
-    import tempfile
-
     sys.stdout.flush()
     sys.stderr.flush()
     saved = [os.dup(1), os.dup(2)]

@@ -27,7 +27,13 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from edgebench.errors import EdgebenchError
+from edgebench.export.diagnose import DEFAULT_TOLERANCE, onnx_tensors
+from edgebench.export.diagnose.match import match_tensors
+from edgebench.export.diagnose.onnx_tensors import read_graph
+from edgebench.export.diagnose.tflite_tensors import run_intermediates
 from edgebench.export.spec import Layout, Precision
+from edgebench.export.tflite.quiet import native_output_silenced
+from edgebench.fileio import write_bytes
 
 MATCH_IMAGES = 4  # images run through both models to pair tensors by value
 MAX_FUSED_STEPS = 3  # elementwise nodes after a layer that TFLite may fold into the layer's op (bias, Relu, Clip)
@@ -79,8 +85,6 @@ class SelectiveQuantizer:
     def calibrated(self) -> bytes:
         """The float model with the activation ranges seen on the calibration images, not yet quantized."""
         if self._calibrated is None:
-            from edgebench.export.tflite.quiet import native_output_silenced
-
             converter = self.tf.lite.TFLiteConverter.from_saved_model(str(self.saved_model))
             self.configure(converter)
             converter._experimental_calibrate_only = True  # what QuantizationDebugger sets: stop before quantizing
@@ -97,7 +101,6 @@ class SelectiveQuantizer:
         denylist QuantizationDebugger.get_nondebug_quantized_model passes; then the converter's last step."""
         from tensorflow.lite.python import convert as tflite_convert
 
-        from edgebench.export.tflite.quiet import native_output_silenced
 
         tf = self.tf
         try:
@@ -122,16 +125,12 @@ class SelectiveQuantizer:
 
     def node_names(self) -> Tuple[str, ...]:
         if self._node_names is None:
-            from edgebench.export.diagnose.onnx_tensors import read_graph
-
             self._node_names = tuple(node.name for node in read_graph(Path(self.onnx_path)).nodes)
         return self._node_names
 
     def _calibrated_path(self) -> Path:
         path = self.work / "calibrated.tflite"
         if not path.exists():
-            from edgebench.fileio import write_bytes
-
             write_bytes(path, self.calibrated())
         return path
 
@@ -141,17 +140,11 @@ class SelectiveQuantizer:
 
     def _tflite_values(self) -> Dict[str, np.ndarray]:
         if self._values is None:
-            from edgebench.export.diagnose.tflite_tensors import run_intermediates
-
             self._values = run_intermediates(self._calibrated_path(), self.calibration_nchw[:MATCH_IMAGES],
                                              self.layout).values
         return self._values
 
     def _pair_nodes(self) -> Dict[str, Optional[str]]:
-        from edgebench.export.diagnose import DEFAULT_TOLERANCE
-        from edgebench.export.diagnose import onnx_tensors
-        from edgebench.export.diagnose.match import match_tensors
-
         model = onnx_tensors.load_model(Path(self.onnx_path))
         graph = onnx_tensors.read_graph(Path(self.onnx_path), model)
         images = np.ascontiguousarray(self.calibration_nchw[:MATCH_IMAGES], dtype=np.float32)

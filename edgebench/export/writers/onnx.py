@@ -14,8 +14,12 @@ import numpy as np
 from edgebench.errors import EdgebenchError
 from edgebench.export.context import ExportContext
 from edgebench.export.int8.plan import MixedPlan, MixedRefused
+from edgebench.export.onnx_float import onnx_io
+from edgebench.export.onnx_int8 import quantize
 from edgebench.export.spec import Layout, Precision
+from edgebench.export.verify import onnx_logits
 from edgebench.export.writers import Log, Written
+from edgebench.fileio import write_bytes
 
 
 class OnnxWriter:
@@ -25,8 +29,6 @@ class OnnxWriter:
         self.log = log
 
     def write(self, precision: Precision, path: Path, int8_plan: Optional[MixedPlan] = None) -> Written:
-        from edgebench.export.onnx_float import onnx_io
-
         quantization = None
         if precision == Precision.FP32:
             if path != self.context.fp32_onnx:
@@ -40,9 +42,6 @@ class OnnxWriter:
                        quantization=quantization)
 
     def _quantize(self, path: Path) -> dict:
-        from edgebench.export.onnx_float import onnx_io
-        from edgebench.export.onnx_int8 import quantize
-
         context = self.context
         self.log(f"quantizing to int8 ONNX on {len(context.calibration)} calibration images ...")
         model_input = onnx_io(context.fp32_onnx)[0]
@@ -51,8 +50,6 @@ class OnnxWriter:
                         model_input["name"], fixed_batch or 32, log=self.log)
 
     def logits(self, path: Path, inputs_nchw: np.ndarray) -> np.ndarray:
-        from edgebench.export.verify import onnx_logits
-
         return onnx_logits(path, inputs_nchw)
 
     def close(self) -> None:
@@ -61,8 +58,6 @@ class OnnxWriter:
 
 def _from_plan(plan: MixedPlan, path: Path) -> dict:
     """The plan's int8 model written to `path` and its quantization block; its refusal or error raised."""
-    from edgebench.fileio import write_bytes
-
     if plan.error is not None:
         raise EdgebenchError(plan.error)
     if plan.refusal is not None or plan.onnx_model is None:

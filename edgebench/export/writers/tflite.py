@@ -15,13 +15,14 @@ from edgebench.errors import EdgebenchError
 from edgebench.export.context import ExportContext
 from edgebench.export.int8.plan import MixedPlan
 from edgebench.export.spec import Format, Precision
+from edgebench.export.tflite.convert import TfliteConverter, tflite_io, tflite_logits
+from edgebench.export.tflite.mixed import EvalScorer, choose_mix
 from edgebench.export.writers import Log, Written
+from edgebench.fileio import write_bytes
 
 
 class TfliteWriter:
     def __init__(self, context: ExportContext, work: Path, log: Log):
-        from edgebench.export.tflite.convert import TfliteConverter
-
         spec = context.spec
         self.context = context
         self.log = log
@@ -37,9 +38,6 @@ class TfliteWriter:
                                          simplify=context.module is None)
 
     def write(self, precision: Precision, path: Path, int8_plan: Optional[MixedPlan] = None) -> Written:
-        from edgebench.export.tflite.convert import tflite_io
-        from edgebench.fileio import write_bytes
-
         mixed_precision = None
         if precision == Precision.INT8 and int8_plan is not None:
             model, mixed_precision = self._within_budget(int8_plan)
@@ -58,8 +56,6 @@ class TfliteWriter:
                        quantization=quantization)
 
     def _within_budget(self, plan: MixedPlan):
-        from edgebench.export.tflite.mixed import EvalScorer, choose_mix
-
         if plan.error is not None:  # the search could not run: there is no ranking to follow
             raise EdgebenchError(plan.error)
         context = self.context
@@ -68,8 +64,6 @@ class TfliteWriter:
         return choose_mix(self.converter, plan, scorer, context.fp32_layers(), self.log)
 
     def logits(self, path: Path, inputs_nchw: np.ndarray) -> np.ndarray:
-        from edgebench.export.tflite.convert import tflite_logits
-
         return tflite_logits(path, inputs_nchw, self.layout)
 
     def close(self) -> None:
