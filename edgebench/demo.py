@@ -10,7 +10,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional, Tuple
 
+from edgebench.devices.local import run_agent_here
 from edgebench.errors import EdgebenchError
+from edgebench.export.pipeline import export_bundle
+from edgebench.export.spec import ExportSpec, Format, Precision, default_formats
+from edgebench.fileio import write_text
+from edgebench.report import build_rows, load_results, render
+from edgebench.train import TrainSpec, train_model
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -26,11 +32,6 @@ class DemoSpec:
 
 
 def run_demo(spec: DemoSpec, log: Callable[[str], None] = print) -> Path:
-    from edgebench.export.pipeline import export_bundle
-    from edgebench.export.spec import ExportSpec, Format, Precision, default_formats
-    from edgebench.report import build_rows, load_results, render
-    from edgebench.train import TrainSpec, train_model
-
     started = time.perf_counter()
     out = spec.out
     checkpoint = out / "checkpoints" / f"{spec.model}.pt"
@@ -48,8 +49,6 @@ def run_demo(spec: DemoSpec, log: Callable[[str], None] = print) -> Path:
         log(f"warning: {entry['name']} is not in the bundle: {entry['reason']}")
     log("== 3/4 device agent on this machine")
     results.mkdir(parents=True, exist_ok=True)
-    from edgebench.devices.local import run_agent_here
-
     run = run_agent_here(bundle, Path(str(results) + "/"), ["--threads", str(spec.threads), "--device-name", "host"],
                          log)
     if run.code != 0:
@@ -59,8 +58,6 @@ def run_demo(spec: DemoSpec, log: Callable[[str], None] = print) -> Path:
     rows, failures = build_rows(load_results([str(result_path)]))
     log(render.terminal(rows, failures))
     report_path = out / "report.md"
-    from edgebench.fileio import write_text
-
     write_text(report_path, render.markdown(rows, failures))
     log(f"\ndemo finished in {time.perf_counter() - started:.0f} s: checkpoint {checkpoint}, bundle {bundle}, "
         f"result {result_path}, report {report_path}")

@@ -15,6 +15,7 @@ exits with, so the CLI maps an exception to its exit without knowing which comma
 from __future__ import annotations
 
 import difflib
+import importlib
 from typing import Any, Iterable
 
 
@@ -76,8 +77,6 @@ class DeviceError(EdgebenchError):
 
 def require(module: str, extra: str):
     """Import an optional module lazily, or fail with the install command."""
-    import importlib
-
     try:
         return importlib.import_module(module)
     except ImportError as exc:

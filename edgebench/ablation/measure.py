@@ -6,6 +6,11 @@ import io
 from pathlib import Path
 from typing import Callable, Dict
 
+from edgebench.export.pipeline import export_bundle
+from edgebench.export.spec import ExportSpec, Format, GateSpec, Precision
+from edgebench.models import model_entry
+from edgebench.models.stats import model_stats
+
 
 def weights_mib(state_dict) -> float:
     """Size of the weights alone as torch saves them: the study's 'model size' column."""
@@ -17,9 +22,6 @@ def weights_mib(state_dict) -> float:
 
 
 def measure(name: str, checkpoint, train_seconds: float) -> Dict:
-    from edgebench.models import model_entry
-    from edgebench.models.stats import model_stats
-
     model = checkpoint.build_model()
     height, width = checkpoint.preprocess.input_size
     stats = model_stats(model, (1, checkpoint.preprocess.channels, height, width))
@@ -40,9 +42,6 @@ def measure(name: str, checkpoint, train_seconds: float) -> Dict:
 
 def export_int8(name: str, checkpoint: Path, bundle: Path, data, log: Callable[[str], None]) -> Dict:
     """fp32 + int8 ONNX through the product's export path; the int8 file's size and accuracy."""
-    from edgebench.export.pipeline import export_bundle
-    from edgebench.export.spec import ExportSpec, Format, GateSpec, Precision
-
     # Short smoke schedules leave models whose int8 agreement is low: record it rather than refuse.
     record_all = GateSpec(min_quant_agreement=0.0, max_quant_drop=None)
     manifest = export_bundle(name, bundle, ExportSpec(precisions=(Precision.FP32, Precision.INT8),

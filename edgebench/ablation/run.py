@@ -9,9 +9,11 @@ from pathlib import Path
 from typing import Callable, Dict, List
 
 from edgebench.ablation.spec import AblationSpec
-from edgebench.ablation.task import SETTINGS_FILE, VariantTask, log_path, record_path, run_variant
 from edgebench.ablation.table import AblationTable, build_table, csv_text, markdown, plot
+from edgebench.ablation.task import SETTINGS_FILE, VariantTask, log_path, record_path, run_variant
 from edgebench.errors import EdgebenchError
+from edgebench.executor import make_executor
+from edgebench.executor.display import follow
 from edgebench.fileio import os_errors_named, write_bytes, write_json, write_text
 
 # Recipe fields that may change between a run and its resumption without invalidating what is done.
@@ -104,9 +106,6 @@ def _done_earlier(spec: AblationSpec, out: Path, log: Callable[[str], None]) -> 
 
 def _run_variants(spec: AblationSpec, out: Path, todo: List[str], executor: str,
                   log: Callable[[str], None]) -> Dict[str, Dict]:
-    from edgebench.executor import make_executor
-    from edgebench.executor.display import follow
-
     # Absolute paths: a worker on another node, or a Ray worker, does not start in this folder.
     data = str(Path(spec.data).absolute()) if spec.data and Path(spec.data).exists() else spec.data
     tasks = [VariantTask(name=name, out=str(out.absolute()), train=spec.train, data=data, export=spec.export)

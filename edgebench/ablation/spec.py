@@ -7,7 +7,8 @@ import re
 from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
-from edgebench.errors import EdgebenchError
+from edgebench.errors import EdgebenchError, UnknownNameError
+from edgebench.models import model_entry, model_names
 from edgebench.train.recipe import TrainSpec
 
 ARCHES = ("resnet101", "vgg19")
@@ -41,16 +42,12 @@ class AblationSpec:
 
 
 def _index(name: str) -> Optional[int]:
-    from edgebench.models import model_entry
-
     variant = model_entry(name).variant
     return variant.index if variant is not None else None
 
 
 def arch_variants(arch: str) -> List[str]:
     """Every registered variant of `arch` (the study's and the user's), the study's in index order first."""
-    from edgebench.models import model_entry, model_names
-
     if arch not in ARCHES:
         raise EdgebenchError(f"unknown architecture '{arch}': choose from {', '.join(ARCHES)}")
     names = [n for n in model_names() if model_entry(n).variant is not None and model_entry(n).family == arch]
@@ -80,8 +77,6 @@ def select_variants(arch: str, selection: Optional[str]) -> Tuple[str, ...]:
         elif token in available:
             names = [token]
         else:
-            from edgebench.errors import UnknownNameError
-
             raise UnknownNameError(f"{arch} variant", token, available)
         chosen += [n for n in names if n not in chosen]
     return tuple(chosen)

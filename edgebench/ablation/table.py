@@ -7,6 +7,7 @@ from typing import Dict, List, Optional, Sequence
 
 from edgebench.errors import EdgebenchError
 from edgebench.report.budget import Candidate, answer_within_budget
+from edgebench.report.pareto import pareto_front
 from edgebench.report.writers import csv_text as table_csv, figure_png, markdown_table, with_notes
 
 COLUMNS = [("index", "#"), ("variant", "variant"), ("techniques", "techniques"), ("params", "params"),
@@ -39,8 +40,6 @@ class AblationTable:
 
 def pareto(rows: Sequence[Dict], cost: str) -> List[Dict]:
     """Rows no other row beats on both `cost` (lower) and accuracy (higher), cheapest first."""
-    from edgebench.report.pareto import pareto_front
-
     return [rows[index] for index in pareto_front([(row[cost], row["accuracy"]) for row in rows])]
 
 

@@ -8,9 +8,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Dict, Optional
 
+from edgebench.ablation.measure import export_int8, measure
 from edgebench.errors import EdgebenchError
 from edgebench.fileio import os_errors_named, write_json
-from edgebench.train.recipe import AUTO_DEVICE, TrainSpec
+from edgebench.models import model_entry
+from edgebench.train.checkpoint import load_checkpoint
+from edgebench.train.pipeline import train_model
+from edgebench.train.recipe import AUTO_DEVICE, TrainSpec, resolve_device
 
 SETTINGS_FILE = "ablation-settings.json"
 
@@ -34,8 +38,6 @@ def log_path(out: Path, name: str) -> Path:
 
 def run_variant(task: VariantTask, *, echo: Optional[Callable[[str], None]] = None) -> Dict:
     """The variant's table row. `echo` also shows the log lines (the local executor passes the console)."""
-    from edgebench.models import model_entry
-
     out = Path(task.out)
     if not (out / SETTINGS_FILE).is_file():
         raise EdgebenchError(f"{out} is not reachable from {socket.gethostname()} (no {SETTINGS_FILE} there): give "
@@ -58,11 +60,6 @@ def run_variant(task: VariantTask, *, echo: Optional[Callable[[str], None]] = No
 
 
 def _train_and_measure(task: VariantTask, out: Path, log: Callable[[str], None]) -> Dict:
-    from edgebench.ablation.measure import export_int8, measure
-    from edgebench.train.checkpoint import load_checkpoint
-    from edgebench.train.pipeline import train_model
-    from edgebench.train.recipe import resolve_device
-
     train = task.train
     if train.device == AUTO_DEVICE:  # resolved where the task runs: the node's own CUDA, if any
         train = replace(train, device=resolve_device(AUTO_DEVICE, allow_auto=True))

@@ -12,6 +12,7 @@ from typing import Tuple
 
 import numpy as np
 
+from device_agent.bundle import prepare_inputs
 from edgebench.data.imageset import ImageSet
 from edgebench.data.validate import check_fits
 from edgebench.errors import EdgebenchError
@@ -80,8 +81,6 @@ def fit_normalisation(imageset: ImageSet, scale: float = 255.0) -> Tuple[Tuple[f
 def normalise(images: np.ndarray, preprocess: Preprocess) -> np.ndarray:
     """uint8 NHWC -> float32 NCHW, the torch and ONNX input: the agent's own formula, so host checks and device
     runs feed every artifact the same numbers."""
-    from device_agent.bundle import prepare_inputs
-
     # float32 inputs and the float32 intermediate the agent's formula makes
     check_fits("the normalised float32 inputs", len(images), images.shape[1:], 8,
                "choose a smaller --input-size, or fewer images (--eval-size, --calibration-size)")

@@ -9,6 +9,7 @@ from typing import Optional
 import numpy as np
 
 from edgebench.data.imageset import SPLITS, ImageSet
+from edgebench.data.readers import READERS
 from edgebench.errors import EdgebenchError
 
 EMBEDDED = "digits"
@@ -21,14 +22,10 @@ def embedded_path() -> Path:
 
 
 def describe_formats() -> str:
-    from edgebench.data.readers import READERS
-
     return "; ".join(f"{name}: {READERS.get(name).layout}" for name in READERS)
 
 
 def load_split(data: Optional[str], split: str) -> ImageSet:
-    from edgebench.data.readers import READERS
-
     if split not in SPLITS:
         raise EdgebenchError(f"unknown split '{split}': choose from {', '.join(SPLITS)}")
     if data in (None, "", EMBEDDED):

@@ -16,7 +16,10 @@ from __future__ import annotations
 from typing import Callable, Dict, Union
 
 from edgebench.executor.base import Executor
+from edgebench.executor.cluster import RayExecutor
+from edgebench.executor.local import LocalExecutor
 from edgebench.executor.outcome import MAX_RETRIES, Outcome
+from edgebench.executor.process import ProcessExecutor
 from edgebench.executor.spec import KINDS, ExecutorSpec, parse_executor, require_ray
 
 __all__ = ["EXECUTORS", "Executor", "ExecutorSpec", "KINDS", "MAX_RETRIES", "Outcome", "make_executor",
@@ -24,20 +27,14 @@ __all__ = ["EXECUTORS", "Executor", "ExecutorSpec", "KINDS", "MAX_RETRIES", "Out
 
 
 def _local(spec: ExecutorSpec) -> Executor:
-    from edgebench.executor.local import LocalExecutor
-
     return LocalExecutor()
 
 
 def _process(spec: ExecutorSpec) -> Executor:
-    from edgebench.executor.process import ProcessExecutor
-
     return ProcessExecutor(spec.workers)
 
 
 def _ray(spec: ExecutorSpec) -> Executor:
-    from edgebench.executor.cluster import RayExecutor
-
     return RayExecutor(spec.address)
 
 

@@ -5,8 +5,10 @@ times); a task's own exception is its outcome and is not retried."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Callable, Dict, Iterable, Iterator, Optional, Sequence
 
+from edgebench.errors import require
 from edgebench.executor.base import Executor
 from edgebench.executor.outcome import MAX_RETRIES, Outcome, call_task, task_names
 
@@ -27,10 +29,6 @@ class RayExecutor(Executor):
         self._started = False
 
     def __enter__(self) -> "RayExecutor":
-        import logging
-
-        from edgebench.errors import require
-
         ray = require("ray", "ray")  # heavy (about 1 s): only when this executor is used
         if not ray.is_initialized():  # a caller (a test, a notebook) may have connected already
             ray.init(address=self.address, include_dashboard=False, log_to_driver=False,

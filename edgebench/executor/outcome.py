@@ -9,6 +9,8 @@ import traceback
 from dataclasses import dataclass
 from typing import Any, Callable, List, Optional, Sequence, Tuple
 
+from edgebench.errors import EdgebenchError
+
 # A task whose worker (process or node) dies is started again this many times, then reported as failed.
 MAX_RETRIES = 3
 
@@ -34,8 +36,6 @@ class Outcome:
 
 def one_line(exc: BaseException) -> str:
     """An exception as one line: a user error's message as it is, anything else prefixed with its type."""
-    from edgebench.errors import EdgebenchError
-
     lines = str(exc).strip().splitlines()
     message = lines[0] if lines else ""
     if isinstance(exc, EdgebenchError):
@@ -51,8 +51,6 @@ def host_node() -> str:
 def call_task(fn: Callable[..., Any], spec: Any) -> Tuple[Any, Optional[str], Optional[str], float]:
     """Run one task: (value, error line, traceback, seconds). A task's exception is its result, never retried;
     KeyboardInterrupt and the like (BaseException) pass through and cancel the run."""
-    from edgebench.errors import EdgebenchError
-
     started = time.perf_counter()
     try:
         value = fn(spec)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from multiprocessing import get_context
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence
 
 from edgebench.executor.base import Executor
@@ -69,8 +70,6 @@ class ProcessExecutor(Executor):
 
     def _round(self, fn, items: List[Any], todo: List[int], threads: int):
         """One pool over `todo`: (index, result) as each finishes, (index, None) for each task the pool lost."""
-        from multiprocessing import get_context
-
         pool = ProcessPoolExecutor(max_workers=min(self.workers, len(todo)), mp_context=get_context("spawn"),
                                    initializer=_start_worker, initargs=(threads,))
         finished = False

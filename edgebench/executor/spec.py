@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
 from typing import Optional
 
@@ -51,8 +52,6 @@ def parse_executor(text: str) -> ExecutorSpec:
 
 def require_ray() -> None:
     """Ray is an optional extra: without it, one line with the install command."""
-    import importlib.util
-
     try:
         found = importlib.util.find_spec("ray") is not None
     except (ImportError, ValueError):  # ValueError: a module set to None in sys.modules (blocked)

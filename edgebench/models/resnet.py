@@ -13,6 +13,8 @@ from typing import Sequence, Tuple, Type
 from torch import nn
 
 from edgebench.models.registry import register_model
+from edgebench.models.variants.resnet import VariantResNet
+from edgebench.models.variants.spec import ResNetArch, Run
 
 
 def conv_bn(in_ch: int, out_ch: int, kernel: int, stride: int = 1) -> nn.Sequential:
@@ -72,8 +74,6 @@ _IMAGENET_WIDTHS = (64, 128, 256, 512)
 
 def bottleneck_arch(depths: Sequence[int], widths: Sequence[int] = _IMAGENET_WIDTHS, stem_width: int = 64):
     """torchvision's bottleneck ResNet (v1.5, expansion 4) with the CIFAR stem, as a variant architecture."""
-    from edgebench.models.variants.spec import ResNetArch, Run
-
     stages: Tuple = tuple((Run(count=depth, out=4 * width, hidden=width, stride=1 if index == 0 else 2),)
                           for index, (depth, width) in enumerate(zip(depths, widths)))
     return ResNetArch(stem="conv3x3", stem_width=stem_width, block="bottleneck", block_options={}, stages=stages)
@@ -81,8 +81,6 @@ def bottleneck_arch(depths: Sequence[int], widths: Sequence[int] = _IMAGENET_WID
 
 def _bottleneck_resnet(depths: Sequence[int], widths: Sequence[int] = _IMAGENET_WIDTHS, stem_width: int = 64,
                        **config) -> nn.Module:
-    from edgebench.models.variants.resnet import VariantResNet
-
     return VariantResNet(bottleneck_arch(depths, widths, stem_width), **config)
 
 

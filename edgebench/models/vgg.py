@@ -9,6 +9,8 @@ from typing import Sequence, Union
 from torch import nn
 
 from edgebench.models.registry import register_model
+from edgebench.models.variants.spec import VggArch
+from edgebench.models.variants.vgg import VariantVGG
 
 Plan = Sequence[Union[int, str]]
 
@@ -24,15 +26,11 @@ PLANS = {
 def vgg_arch(plan: Plan, hidden: int = 4096, dropout: float = 0.5):
     """VGG-BN in the CIFAR form as a variant architecture: 3x3 conv + BN + ReLU layers, the 512-hidden-hidden-
     classes head with dropout."""
-    from edgebench.models.variants.spec import VggArch
-
     return VggArch(plan=tuple(plan), layer="conv", layer_options={}, se=False, head="mlp",
                    head_options={"hidden": hidden, "dropout": dropout})
 
 
 def _vgg(plan: Plan, hidden: int = 4096, **config) -> nn.Module:
-    from edgebench.models.variants.vgg import VariantVGG
-
     config.setdefault("num_classes", 10)
     return VariantVGG(vgg_arch(plan, hidden), **config)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import json
+import shutil
 from collections import Counter
 from pathlib import Path
 from typing import Dict, List, Optional
@@ -31,8 +32,6 @@ def write_outputs(*, spec, journal, entries: Dict[str, Dict], sources: Dict[str,
         winner_bundle(out / "winner", decision.winner, sources[decision.winner],
                       decision.setting.to_json() if decision.setting else None)
     elif (out / "winner").is_dir():  # an earlier run's winner must not stand beside a report that names none
-        import shutil
-
         shutil.rmtree(out / "winner")
     write_json(out / "optimize.json", report)
     write_text(out / "optimize.md", markdown(report))

@@ -11,11 +11,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from edgebench import __version__
 from edgebench.errors import EdgebenchError
+from edgebench.export.manifest import MANIFEST_FILE
+from edgebench.export.pipeline import export_bundle
+from edgebench.export.spec import ExportSpec, Format, GateSpec, Precision, QuantSpec
+from edgebench.fileio import sha256_file
 
 CACHE_VERSION = 1
 
@@ -54,8 +60,6 @@ class ExportTask:
     cache: Path
 
     def key(self) -> str:
-        from edgebench import __version__
-
         facts = {"version": CACHE_VERSION, "edgebench": __version__, "source": self.source.identity(),
                  "format": self.format, "mixed": self.mixed, "precisions": list(self.precisions),
                  "max_drop": self.max_drop if self.mixed else None}
@@ -77,10 +81,6 @@ class ExportOutcome:
 
 def export_group(task: ExportTask) -> ExportOutcome:
     """One bundle of `task`'s precisions for its format, or the cached one."""
-    import time
-
-    from edgebench.export.manifest import MANIFEST_FILE
-
     folder = task.folder
     if (folder / MANIFEST_FILE).is_file():
         return ExportOutcome(folder=folder, manifest=json.loads((folder / MANIFEST_FILE).read_text()), error=None,
@@ -96,9 +96,6 @@ def export_group(task: ExportTask) -> ExportOutcome:
 
 
 def _export(task: ExportTask, folder: Path) -> Dict:
-    from edgebench.export.pipeline import export_bundle
-    from edgebench.export.spec import ExportSpec, Format, GateSpec, Precision, QuantSpec
-
     source = task.source
     # Drops are the search's to judge (accuracy-drop, with the figure); the gate still refuses broken artifacts.
     gate = GateSpec(max_quant_drop=None, min_quant_agreement=0.0,
@@ -141,6 +138,4 @@ def group_entries(outcome: ExportOutcome, fmt: str, precisions: Sequence[str]) -
 
 
 def _sha256(path: Path) -> str:
-    from edgebench.fileio import sha256_file
-
     return sha256_file(path)

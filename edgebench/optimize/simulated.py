@@ -17,6 +17,7 @@ from typing import Callable, Dict, Optional, Tuple
 
 import numpy as np
 
+from device_agent.cli import build_parser, options_from_args
 from device_agent.configs import Setting, configurations
 from edgebench.devices.measure import Measurement, MeasureSettings
 from edgebench.optimize.space import setting_key
@@ -25,15 +26,11 @@ from edgebench.optimize.space import setting_key
 @functools.lru_cache(maxsize=64)
 def _options(agent_args: Tuple[str, ...]):
     """The agent's own parser and rules read the options, as on a device."""
-    from device_agent.cli import options_from_args
-
     return options_from_args(_parser().parse_args(["run", "BUNDLE", *agent_args]))
 
 
 @functools.lru_cache(maxsize=1)
 def _parser():
-    from device_agent.cli import build_parser
-
     return build_parser()
 
 

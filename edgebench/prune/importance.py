@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+from edgebench.errors import EdgebenchError
 from edgebench.registry import Registry
 
 
@@ -52,8 +53,6 @@ class Taylor(Importance):
     needs_gradients = True
 
     def weight_scores(self, module, name: str):
-        from edgebench.errors import EdgebenchError
-
         weight, parameter = _dense(module, name)
         if parameter.grad is None:
             raise EdgebenchError("the taylor importance needs gradients: none were computed before this step")

@@ -4,9 +4,11 @@ Torch-Pruning's dependency graph (channel). A method also owns its schedule and 
 
 from __future__ import annotations
 
+import copy
 import math
 from typing import Callable, Dict, List
 
+from edgebench.models.structure import layer_shapes
 from edgebench.prune.importance import Importance
 from edgebench.registry import Registry
 
@@ -86,8 +88,6 @@ class Unstructured(Pruner):
         self.level = level
 
     def export_copy(self):
-        import copy
-
         from torch.nn.utils import prune
 
         clone = copy.deepcopy(self.model)
@@ -132,16 +132,12 @@ class ChannelPruner(Pruner):
         self.level = level
 
     def export_copy(self):
-        import copy
-
         return copy.deepcopy(self.model)
 
     def achieved(self) -> float:
         return 1.0 - self._channels() / self.base_channels
 
     def checkpoint_extra(self, plain) -> Dict:
-        from edgebench.models.structure import layer_shapes
-
         return {"layer_shapes": layer_shapes(plain)}  # the layers' new sizes, to rebuild the smaller network
 
 

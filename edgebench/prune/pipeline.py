@@ -10,9 +10,14 @@ from typing import Callable, Dict, List, Optional
 from edgebench.data import limit, load_split, resize_images
 from edgebench.errors import EdgebenchError
 from edgebench.fileio import atomic_dir, check_replaceable, write_json
+from edgebench.models.stats import model_stats
 from edgebench.progress import through
+from edgebench.prune.importance import IMPORTANCES
+from edgebench.prune.methods import PRUNERS, summary
 from edgebench.prune.spec import PruneSpec
 from edgebench.train.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from edgebench.train.recipe import TrainSpec
+from edgebench.train.trainer import accumulate_gradients, evaluate, train
 
 SUMMARY_FILE = "pruning.json"
 
@@ -41,10 +46,6 @@ def _prune(checkpoint_path: str, data: Optional[str], spec: PruneSpec, work: Pat
            log: Callable[[str], None]) -> List[Dict]:
     import torch
 
-    from edgebench.models.stats import model_stats
-    from edgebench.prune.importance import IMPORTANCES
-    from edgebench.prune.methods import PRUNERS, summary
-
     base = load_checkpoint(checkpoint_path)
     data_ref = data or base.dataset.get("source")
     if not data_ref:
@@ -66,8 +67,6 @@ def _prune(checkpoint_path: str, data: Optional[str], spec: PruneSpec, work: Pat
     for iteration, level in enumerate(spec.schedule(), start=1):
         with progress.stage(f"prune step {iteration} (to {100 * level:.1f} %)"):
             if importance.needs_gradients:
-                from edgebench.train.trainer import accumulate_gradients
-
                 accumulate_gradients(model, train_set, base.preprocess)
             pruner.step(level)
         with progress.stage(f"fine-tune {iteration}"):
@@ -94,16 +93,11 @@ def _row(iteration: int, path: Path, facts: Dict, stats, accuracy: float) -> Dic
 
 
 def _evaluate(model, test_set, base: Checkpoint) -> float:
-    from edgebench.train.trainer import evaluate
-
     return evaluate(model, test_set, base.preprocess)
 
 
 def _finetune(model, train_set, test_set, base: Checkpoint, spec: PruneSpec) -> float:
     """Fine-tune after a step (when asked) and return the test accuracy."""
-    from edgebench.train.recipe import TrainSpec
-    from edgebench.train.trainer import train
-
     if spec.finetune_epochs > 0:
         finetune = TrainSpec(epochs=spec.finetune_epochs, batch_size=spec.batch_size, schedule="plateau", lr=spec.lr,
                              momentum=spec.momentum, weight_decay=spec.weight_decay,

@@ -7,8 +7,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
+from edgebench.devices.local import run_agent_here
 from edgebench.errors import EdgebenchError
-from edgebench.export.spec import Format
+from edgebench.executor import make_executor
+from edgebench.executor.display import follow
+from edgebench.export.manifest import read_manifest
+from edgebench.export.pipeline import export_bundle
+from edgebench.export.spec import ExportSpec, Format, Precision
 from edgebench.fileio import write_bytes, write_json, write_text
 from edgebench.progress import through
 from edgebench.prune.pipeline import read_summary
@@ -34,9 +39,6 @@ class ExportTask:
 
 def export_iteration(task: ExportTask) -> str:
     """fp32 + int8 of one pruning iteration into its bundle folder; the folder."""
-    from edgebench.export.pipeline import export_bundle
-    from edgebench.export.spec import ExportSpec, Precision
-
     export_bundle(task.model, Path(task.bundle), ExportSpec(precisions=(Precision.FP32, Precision.INT8),
                                                             formats=task.formats),
                   checkpoint=task.checkpoint, data=task.data, overwrite=True, log=lambda line: None)
@@ -73,9 +75,6 @@ def _absolute(path: Optional[str]) -> Optional[str]:
 
 def _export_all(summary: Dict, out: Path, formats: Tuple[Format, ...], executor: str,
                 log: Callable[[str], None]) -> None:
-    from edgebench.executor import make_executor
-    from edgebench.executor.display import follow
-
     items = summary["iterations"]
     tasks = [ExportTask(model=summary["model"], checkpoint=_absolute(item["file"]), data=_absolute(summary["data"]),
                         bundle=str(_bundle(out, item)), formats=formats) for item in items]
@@ -93,9 +92,6 @@ def _export_all(summary: Dict, out: Path, formats: Tuple[Format, ...], executor:
 
 def _measure(item: Dict, out: Path, method: str, threads: int, min_seconds: float,
              log: Callable[[str], None]) -> Dict:
-    from edgebench.devices.local import run_agent_here
-    from edgebench.export.manifest import read_manifest
-
     bundle = _bundle(out, item)
     log(f"== iteration {item['iteration']}: {100 * item['achieved']:.1f} % ({method})")
     result_path = out / "results" / f"iteration-{item['iteration']:02d}.json"

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
+import numpy as np
+
 from edgebench.report.labels import place
 from edgebench.report.pareto import pareto_front
 from edgebench.report.table import Row
@@ -247,8 +249,6 @@ def latency_distributions(runs: Sequence[Dict]) -> bytes:
 
 
 def _quantile(values: Sequence[float], q: float) -> float:
-    import numpy as np
-
     return float(np.quantile(np.asarray(values), q))
 
 
@@ -256,8 +256,6 @@ def per_device(rows: Sequence[Row]) -> Optional[bytes]:
     devices = sorted({r.device for r in rows})
     if len(devices) < 2:
         return None
-    import numpy as np
-
     plt = _figure()
     labels = sorted({(r.model, r.label, r.threads) for r in rows})
     fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(labels) * len(devices)), 4), dpi=DPI)

@@ -9,6 +9,7 @@ import html as html_text
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
+from edgebench.report.plots import _figure, _png
 from edgebench.report.writers import html_table, markdown_table, plot_figure, png_name
 
 HEADERS = ("model", "artifact", "decision", "budget pp", "full int8 drop pp", "chosen drop pp", "float layers",
@@ -83,8 +84,6 @@ def markdown(results: Sequence) -> List[str]:
 
 def plot_png(record: Dict, title: str) -> bytes:
     """Horizontal bars, most sensitive on top, float layers in orange; a log axis, as the figures span decades."""
-    from edgebench.report.plots import _figure, _png
-
     entries = [e for e in (record.get("sensitivity") or []) if e.get("score") is not None][:CHART_LAYERS]
     floats = set((record.get("chosen") or {}).get("float_layers", []))
     plt = _figure()

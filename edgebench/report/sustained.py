@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
+from edgebench.report.plots import _figure, _png
 from edgebench.report.writers import html_table, markdown_table, plot_figure, png_name
 
 HEADERS = ("device", "model", "configuration", "seconds", "burst p50 ms", "sustained p50 ms", "slowdown",
@@ -76,8 +77,6 @@ def markdown(results: Sequence) -> List[str]:
 def plot_png(run: Dict, title: str) -> bytes:
     """Three panels over time: p50 (and p90) latency with the burst and sustained p50, the hottest CPU
     temperature, the mean CPU frequency; the throttle onset as a vertical line through all three."""
-    from edgebench.report.plots import _figure, _png
-
     sustained = run["sustained"]
     series = sustained["series"]
     t = [s["t"] for s in series]

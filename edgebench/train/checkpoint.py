@@ -10,6 +10,8 @@ from typing import Any, Dict, Optional, Tuple
 from edgebench.data.preprocess import Preprocess
 from edgebench.errors import EdgebenchError
 from edgebench.fileio import write_bytes
+from edgebench.models import create_model
+from edgebench.models.structure import resize_layers
 
 CHECKPOINT_FORMAT = "edgebench.checkpoint"
 CHECKPOINT_VERSION = 1
@@ -29,12 +31,8 @@ class Checkpoint:
     extra: Dict[str, Any] = field(default_factory=dict)
 
     def build_model(self):
-        from edgebench.models import create_model
-
         model = create_model(self.model_name, **self.model_config)
         if "layer_shapes" in self.extra:  # channel-pruned: the layers are smaller than the zoo's
-            from edgebench.models.structure import resize_layers
-
             resize_layers(model, self.extra["layer_shapes"])
         try:
             model.load_state_dict(self.state_dict)

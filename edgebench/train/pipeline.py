@@ -8,8 +8,10 @@ from typing import Callable, Optional
 from edgebench.data import Preprocess, class_count, fit_normalisation, limit, load_split, resize_images
 from edgebench.errors import EdgebenchError
 from edgebench.fileio import check_writable
+from edgebench.models import create_model, model_entry
 from edgebench.train.checkpoint import Checkpoint, save_checkpoint
 from edgebench.train.recipe import TrainSpec
+from edgebench.train.trainer import train
 
 MIN_INPUT_SIZE = 8  # below this the models' downsampling leaves no pixels
 
@@ -21,9 +23,6 @@ def train_model(model_name: str, data: Optional[str], spec: TrainSpec, out: Path
     """Train and save a checkpoint. `resumable` keeps the training state next to `out` after every epoch
     (`<out>.state`) and continues from it when present; it is removed once the checkpoint is written.
     `show_progress`: None shows a progress bar on a terminal, False never."""
-    from edgebench.models import create_model, model_entry
-    from edgebench.train.trainer import train
-
     entry = model_entry(model_name)  # fail on a bad name before loading any data
     size = entry.input_size if input_size is None else input_size
     if isinstance(size, bool) or not isinstance(size, int) or size < MIN_INPUT_SIZE:

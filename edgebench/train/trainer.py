@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import math
+import pickle
 import time
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, List, Optional, Tuple
@@ -14,6 +16,7 @@ import numpy as np
 from edgebench.data.imageset import ImageSet
 from edgebench.data.preprocess import Preprocess
 from edgebench.errors import EdgebenchError
+from edgebench.fileio import write_bytes
 from edgebench.train.recipe import TrainSpec
 from edgebench.train.schedule import TrainSchedule
 
@@ -200,9 +203,6 @@ def accumulate_gradients(model, imageset: ImageSet, preprocess: Preprocess, *, i
 
 
 def _load_state(path, device) -> dict:
-    import pickle
-    import zipfile
-
     import torch
 
     try:
@@ -222,7 +222,6 @@ def _save_state(path, spec: TrainSpec, epoch: int, model, optimizer, schedule: T
                 seconds: float) -> None:
     import torch
 
-    from edgebench.fileio import write_bytes
 
     state = {"spec": spec.as_dict(), "epoch": epoch, "model": model.state_dict(),
              "optimizer": optimizer.state_dict(), **schedule.state_dict(),

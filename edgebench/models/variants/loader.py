@@ -12,7 +12,10 @@ from pathlib import Path
 from typing import Dict, List
 
 from edgebench.errors import EdgebenchError
-from edgebench.models.variants.spec import VariantSpec
+from edgebench.models.registry import MODELS, ModelEntry
+from edgebench.models.variants.resnet import VariantResNet
+from edgebench.models.variants.spec import ResNetArch, VariantSpec, load_file
+from edgebench.models.variants.vgg import VariantVGG
 
 SUFFIXES = (".yaml", ".yml", ".json")
 
@@ -35,8 +38,6 @@ def variant_files() -> List[Path]:
 
 
 def load_variants() -> Dict[str, VariantSpec]:
-    from edgebench.models.variants.spec import load_file
-
     specs: Dict[str, VariantSpec] = {}
     for path in variant_files():
         spec = load_file(path)
@@ -49,8 +50,6 @@ def load_variants() -> Dict[str, VariantSpec]:
 
 
 def register_variants() -> None:
-    from edgebench.models.registry import MODELS, ModelEntry
-
     specs = load_variants()  # all files parse before any registers
     for name, spec in specs.items():
         if name in MODELS:
@@ -65,10 +64,6 @@ def register_variants() -> None:
 def build_variant(spec: VariantSpec, *, num_classes: int = 10, in_channels: int = 3, input_size: int = 32):
     """The torch module of a variant; widths that cannot work together (channels not divisible by the
     groups, say) fail as one error naming the file."""
-    from edgebench.models.variants.resnet import VariantResNet
-    from edgebench.models.variants.spec import ResNetArch
-    from edgebench.models.variants.vgg import VariantVGG
-
     network = VariantResNet if isinstance(spec.arch, ResNetArch) else VariantVGG
     try:
         return network(spec.arch, num_classes=num_classes, in_channels=in_channels, input_size=input_size)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Tuple, Union
@@ -240,8 +241,6 @@ def _vgg(top: _Reader) -> VggArch:
 
 
 def load_file(path: Path) -> VariantSpec:
-    import json
-
     try:
         text = path.read_text()
         if path.suffix == ".json":
