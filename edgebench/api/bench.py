@@ -9,8 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Union
 
+from device_agent.cli import build_parser, options_from_args
+from device_agent.errors import AgentError
 from edgebench.api.progress import printer
 from edgebench.api.result import Result
+from edgebench.devices.bench import check_bundle
+from edgebench.devices.measure import MeasureSettings, measure, open_device
 from edgebench.errors import BadOptionError, DeviceError, EdgebenchError
 
 # (keyword, the agent's flag, type, help); flags without a value are listed in AGENT_FLAGS. `threads` here is
@@ -49,9 +53,6 @@ def _joined(value: Any) -> Any:
 def agent_arguments(values: Dict[str, Any]) -> List[str]:
     """The agent's command line for these option values, checked by the agent's own parser and rules: an
     error names the first bad value before anything is copied to the device."""
-    from device_agent.cli import build_parser, options_from_args
-    from device_agent.errors import AgentError
-
     arguments: List[str] = []
     for name, flag, _, _ in AGENT_OPTIONS:
         if values.get(name) is not None:
@@ -76,9 +77,6 @@ def bench(bundle: Any, device: str = "local", *, devices: Optional[str] = None, 
     kept result when some artifacts were measured). A fleet device (`fleet:NAME`, `fleet:labels=A,B`, or a
     devices-file entry with `server:`) is reached through `server` with `token`, else EDGEBENCH_SERVER and
     EDGEBENCH_TOKEN, else the entry's `server:` and `token_file:`."""
-    from edgebench.devices.bench import check_bundle
-    from edgebench.devices.measure import MeasureSettings, measure, open_device
-
     unknown = sorted(set(agent_options) - {name for name, *_ in AGENT_OPTIONS} - {name for name, *_ in AGENT_FLAGS})
     if unknown:
         raise BadOptionError(f"unknown measurement option '{unknown[0]}': choose from "

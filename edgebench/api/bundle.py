@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
 from edgebench.api.tables import html_table, text_table
+from edgebench.errors import UnknownNameError
+from edgebench.export.manifest import read_manifest
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,8 +48,6 @@ class Bundle:
     @classmethod
     def load(cls, path, *, verify: bool = True) -> "Bundle":
         """Read a bundle the way the device agent reads it (schema, paths, and with `verify` checksums)."""
-        from edgebench.export.manifest import read_manifest
-
         return cls(path=Path(path), manifest=read_manifest(Path(path), verify=verify))
 
     @property
@@ -70,7 +70,6 @@ class Bundle:
         for artifact in self.artifacts:
             if artifact.name == name:
                 return artifact
-        from edgebench.errors import UnknownNameError
 
         raise UnknownNameError("artifact", name, [a.name for a in self.artifacts])
 

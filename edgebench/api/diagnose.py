@@ -11,8 +11,14 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from edgebench.api import rules
+from edgebench.api.inputs import data_path
 from edgebench.api.tables import html_table, text_table
+from edgebench.data import Preprocess, fit_normalisation, limit, load_split, normalise, resize_images
 from edgebench.errors import BadInputError, UnknownNameError
+from edgebench.export.diagnose import Divergence, diagnose_many
+from edgebench.export.diagnose.onnx_tensors import read_graph
+from edgebench.export.diagnose.tflite_tensors import input_shape
+from edgebench.export.manifest import read_manifest
 
 REFERENCE_FILE = "model.fp32.onnx"
 
@@ -57,9 +63,6 @@ def diagnose(paths: Union[Any, Sequence[Any]], *, artifacts: Sequence[str] = (),
              mean: Optional[Sequence[float]] = None, std: Optional[Sequence[float]] = None,
              input_size: Optional[int] = None) -> Diagnosis:
     """`paths`: a bundle (a `Bundle` or its folder), or `(MODEL.onnx, ARTIFACT)`. Options as `edgebench diagnose`."""
-    from edgebench.api.inputs import data_path
-    from edgebench.export.diagnose import diagnose_many
-
     paths = [Path(getattr(p, "path", p)) for p in ([paths] if isinstance(paths, (str, Path)) or
                                                     hasattr(paths, "manifest") else list(paths))]
     images = rules.POSITIVE_INT.check(images, "images")
@@ -95,8 +98,6 @@ def recorded_divergence(entry: dict):
 
 def recorded_line(entry: dict) -> str:
     """A rejected artifact is not in the bundle: say what the export recorded about it."""
-    from edgebench.export.diagnose import Divergence
-
     line = f"rejected at export ({entry.get('reason', 'no reason recorded')}), so not in the bundle"
     divergence = recorded_divergence(entry)
     if divergence is not None:
@@ -105,9 +106,6 @@ def recorded_line(entry: dict) -> str:
 
 
 def _bundle_jobs(bundle: Path, wanted: Sequence[str], count: int):
-    from edgebench.data import Preprocess, normalise
-    from edgebench.export.manifest import read_manifest
-
     if not bundle.is_dir():
         kind = "an .onnx file: give the artifact to compare with it too" if bundle.suffix == ".onnx" else \
             "not a folder"
@@ -153,9 +151,6 @@ def _eval_images(path: Path, count: int):
 def _file_job(model: Path, artifact: Path, data: Optional[str], layout: Optional[str],
               mean: Optional[Sequence[float]], std: Optional[Sequence[float]], count: int,
               input_size: Optional[int]):
-    from edgebench.data import Preprocess, fit_normalisation, limit, load_split, normalise, resize_images
-    from edgebench.export.diagnose.onnx_tensors import read_graph
-
     if model.suffix != ".onnx":
         raise BadInputError(f"{model.name}: the reference must be an .onnx file (or give a bundle folder alone)")
     for path in (model, artifact):
@@ -187,7 +182,6 @@ def _detected_layout(artifact: Path, channels: int, height: int, width: int) -> 
     """An .onnx artifact is NCHW; a .tflite one is NHWC unless its input is [1, C, H, W] (and not also NHWC)."""
     if artifact.suffix != ".tflite":
         return "NCHW"
-    from edgebench.export.diagnose.tflite_tensors import input_shape
 
     shape = input_shape(artifact)
     return "NCHW" if shape[1:] == [channels, height, width] and shape[1:] != [height, width, channels] else "NHWC"

@@ -7,8 +7,12 @@ from typing import Any, Optional, Sequence, Tuple, Union
 
 from edgebench.api import rules
 from edgebench.api.bundle import Bundle
+from edgebench.api.inputs import data_path, first_conv_channels, is_module, model_name, model_source
 from edgebench.api.progress import printer
 from edgebench.errors import BadOptionError, RefusedArtifactError
+from edgebench.export.pipeline import export_bundle
+from edgebench.export.spec import (CALIBRATION_METHODS, ExportSpec, Format, GateSpec, Layout, Precision, QuantSpec,
+                                   default_formats, parse_enum, resolve_configs)
 
 Names = Union[str, Sequence[str], None]
 
@@ -27,9 +31,6 @@ def export(model: Any, data: Any = None, *, precisions: Names = None, int8: bool
     (give `input_size` when it does not take 32x32; its channels are read from its first convolution).
     `data`: a data set path or numpy arrays (see `edgebench.api.inputs`). The options are `edgebench export`'s.
     Raises `RefusedArtifactError` (its `.bundle` is the written bundle) when an artifact failed its gate."""
-    from edgebench.api.inputs import data_path, first_conv_channels, is_module, model_name, model_source
-    from edgebench.export.pipeline import export_bundle
-
     spec = export_spec(precisions=precisions, int8=int8, formats=formats, max_drop=max_drop,
                        tflite_layout=tflite_layout, calibration_size=calibration_size,
                        calibration_method=calibration_method, int8_config=int8_config, fp32_tolerance=fp32_tolerance,
@@ -61,9 +62,6 @@ def export_spec(*, precisions: Names, int8: bool, formats: Names, max_drop, tfli
                 fp16_tolerance: float, min_float_agreement: float, min_int8_agreement: float, max_int8_drop: float,
                 eval_size: int, seed: int):
     """The `ExportSpec` for these options, each checked by its rule."""
-    from edgebench.export.spec import (CALIBRATION_METHODS, ExportSpec, Format, GateSpec, Layout, Precision,
-                                       QuantSpec, default_formats, parse_enum, resolve_configs)
-
     chosen = tuple(parse_enum(Precision, p) for p in _names(precisions))
     if int8 and Precision.INT8 not in chosen:
         chosen += (Precision.INT8,)

@@ -16,7 +16,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Optional, Tuple, Union
 
+from edgebench.data import load_split
 from edgebench.errors import BadInputError
+from edgebench.export.source import ModelSource, resolve_model
 
 MODEL_KINDS = ("a zoo name, an .onnx path, a package.module:function reference, an onnx.ModelProto or a "
                "torch.nn.Module")
@@ -69,7 +71,6 @@ def first_conv_channels(module) -> Optional[int]:
 def _module_source(module, name: str, input_size: Optional[int], channels: Optional[int]):
     import torch
 
-    from edgebench.export.source import ModelSource
 
     side = input_size or 32
     try:
@@ -87,7 +88,6 @@ def _module_source(module, name: str, input_size: Optional[int], channels: Optio
 def _proto_source(proto, name: str, folder: Path):
     import onnx
 
-    from edgebench.export.source import resolve_model
 
     path = folder / f"{name}.onnx"
     onnx.save(proto, str(path))
@@ -127,7 +127,5 @@ def _arrays(data: Any) -> dict:
 
 def digits() -> Tuple[Any, Any, Any, Any]:
     """The embedded 8x8 handwritten digits as numpy arrays: (x_train, y_train, x_test, y_test), uint8 images."""
-    from edgebench.data import load_split
-
     train, test = load_split(None, "train"), load_split(None, "test")
     return train.images, train.labels, test.images, test.labels

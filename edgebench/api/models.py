@@ -8,6 +8,8 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from edgebench.api import rules
 from edgebench.errors import BadInputError
+from edgebench.models import create_model, model_entry, model_names
+from edgebench.models.stats import model_stats
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -35,9 +37,6 @@ def _order(name: str):
 def models(*, family: Optional[str] = None, classes: Optional[int] = None) -> List[ModelInfo]:
     """Every zoo model (or one `family`), counted for `classes` classes (default: the study's count for its
     variants, else 10). Builds each model once to count it (torch)."""
-    from edgebench.models import create_model, model_entry, model_names
-    from edgebench.models.stats import model_stats
-
     if classes is not None:
         rules.BoundedInt(2, what="a whole number >= 2").check(classes, "classes")
     names = sorted(model_names(), key=_order)

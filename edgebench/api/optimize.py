@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from edgebench import progress as progress_module
+from edgebench.optimize.run import run_optimize
+
 
 def optimize(spec: Any, *, progress: bool = False) -> Any:
     """Run the search for `spec` (an `edgebench.optimize.run.OptimizeSpec`) and return its `Outcome`
     (`report`, `answer_line`); an interruption is raised again once the report is written."""
-    from edgebench import progress as progress_module
-    from edgebench.optimize.run import run_optimize
-
     reporter = progress_module.for_cli(quiet=False) if progress else progress_module.Progress()
     outcome = run_optimize(spec, reporter)
     if outcome.interrupted is not None:

@@ -7,9 +7,14 @@ from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
 from edgebench.api import rules
+from edgebench.api.inputs import data_path
 from edgebench.api.progress import printer
 from edgebench.api.tables import html_table, text_table
 from edgebench.errors import BadInputError
+from edgebench.fileio import check_replaceable
+from edgebench.prune.pipeline import is_prune_output, prune_checkpoint
+from edgebench.prune.spec import PruneSpec
+from edgebench.train import load_checkpoint
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -41,12 +46,6 @@ def prune(model: str, checkpoint, data: Any = None, *, method: Optional[str] = N
     """Prune `checkpoint` (of zoo model `model`; a path or a `Trained`) and fine-tune after each step; one
     checkpoint per iteration in `out` (default pruned/MODEL). Unset options take `PruneSpec`'s defaults (the
     study's: unstructured, L1 importance, 20 % of the remaining weights per step, 10 steps)."""
-    from edgebench.api.inputs import data_path
-    from edgebench.fileio import check_replaceable
-    from edgebench.prune.pipeline import is_prune_output, prune_checkpoint
-    from edgebench.prune.spec import PruneSpec
-    from edgebench.train import load_checkpoint
-
     given = {"method": method, "importance": importance, "amount": amount, "iterations": iterations,
              "target": sparsity, "finetune_epochs": finetune_epochs, "lr": lr, "train_limit": limit,
              "seed": rules.SEED.check(seed, "seed")}

@@ -7,8 +7,15 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from edgebench.api import rules
+from edgebench.api.progress import printer
 from edgebench.api.tables import html_table, text_table
-from edgebench.errors import BadInputError
+from edgebench.errors import BadInputError, require
+from edgebench.fileio import check_target, write_bytes, write_text
+from edgebench.report import build_rows, load_results, render, within_budget
+from edgebench.report.flags import FlagThresholds
+from edgebench.report.html import render_html
+from edgebench.report.plots import all_plots
+from edgebench.report.render import describe_answer
 
 Log = Callable[[str], None]
 DEFAULT_MAX_CV = 0.10
@@ -59,31 +66,21 @@ class Report:
         return {_row_name(row): tuple(row.flags) for row in self.rows if row.flags}
 
     def text(self) -> str:
-        from edgebench.report import render
-
         return render.terminal(list(self.rows), list(self.failures), list(self.device_answers),
                                results=list(self.results))
 
     def to_markdown(self, path=None) -> str:
-        from edgebench.report import render
-
         return _maybe_write(path, render.markdown(list(self.rows), list(self.failures), list(self.device_answers),
                                                   results=list(self.results)))
 
     def to_csv(self, path=None) -> str:
-        from edgebench.report import render
-
         return _maybe_write(path, render.csv_text(list(self.rows)))
 
     def to_json(self, path=None) -> str:
-        from edgebench.report import render
-
         return _maybe_write(path, render.json_text(list(self.rows), list(self.failures), list(self.device_answers)))
 
     def plots(self) -> Dict[str, bytes]:
         """The report's plots as PNG bytes, by name."""
-        from edgebench.report.plots import all_plots
-
         runs = [{**run, "_device": r.document["device"]["name"],
                  "_model": (r.document["bundle"].get("model") or {}).get("name", "?")}
                 for r in self.results for run in r.document["runs"] if not run["error"]]
@@ -91,9 +88,6 @@ class Report:
 
     def to_html(self, path, *, plots: Optional[Dict[str, bytes]] = None, plots_dir=None) -> Path:
         """Write the self-contained HTML report to `path`."""
-        from edgebench.fileio import write_text
-        from edgebench.report.html import render_html
-
         write_text(path, render_html(list(self.rows), list(self.failures), list(self.device_answers),
                                      plots if plots is not None else self.plots(), results=list(self.results),
                                      out_dir=plots_dir))
@@ -106,8 +100,6 @@ class Report:
 
     def to_pandas(self):
         """The rows as a pandas DataFrame (pandas is not a dependency: install it to use this)."""
-        from edgebench.errors import require
-
         pandas = require("pandas", "plots")
         return pandas.DataFrame([asdict(row) for row in self.rows])
 
@@ -130,8 +122,6 @@ def _row_name(row) -> str:
 
 
 def _answer(device_answer) -> Answer:
-    from edgebench.report.render import describe_answer
-
     inner = device_answer.answer
     name = (lambda c: None if c is None else f"{c.item.model}/{c.item.config or c.item.artifact}")
     return Answer(device=device_answer.device, max_drop_pp=device_answer.max_drop_pp,
@@ -142,8 +132,6 @@ def _answer(device_answer) -> Answer:
 
 def _maybe_write(path, text: str) -> str:
     if path is not None:
-        from edgebench.fileio import write_text
-
         write_text(path, text)
     return text
 
@@ -157,9 +145,6 @@ def report(results: Union[Any, Sequence[Any]], *, baseline: Optional[str] = None
     `max_drop` (pp, >= 0) asks for the fastest and the smallest artifact within that drop per device;
     `markdown`, `csv`, `json`, `html` and `plots` are output paths (a folder for `plots`), written atomically.
     Raises `BadOptionError` for a bad value, `BadInputError` for unusable results or outputs."""
-    from edgebench.report import build_rows, load_results, within_budget
-    from edgebench.report.flags import FlagThresholds
-
     log = _printer(progress)
     rules.optional(rules.MAX_DROP, max_drop, "max_drop")
     MAX_CV.check(max_cv, "max_cv")
@@ -189,8 +174,6 @@ def _write_outputs(made: Report, markdown, csv, json, html, plots, log: Log) -> 
             write(path)
             log(f"wrote {path}")
     if html or plots:
-        from edgebench.fileio import write_bytes
-
         figures = made.plots()
         if plots:
             for name, png in figures.items():
@@ -204,8 +187,6 @@ def _write_outputs(made: Report, markdown, csv, json, html, plots, log: Log) -> 
 def check_outputs(outputs: Sequence[Path], inputs: Sequence[Path]) -> None:
     """Refused before anything is written: an output over one of the results read, two outputs on one path,
     an output that is not a regular file (a device, a pipe, a dangling link)."""
-    from edgebench.fileio import check_target
-
     read = {path.resolve(): path for path in inputs}
     seen: Dict[Path, Path] = {}
     for path in outputs:
@@ -225,6 +206,4 @@ def _as_list(results) -> List[Any]:
 
 
 def _printer(progress: bool) -> Log:
-    from edgebench.api.progress import printer
-
     return printer(progress)

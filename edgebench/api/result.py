@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
 from edgebench.api.tables import html_table, text_table
+from edgebench.report import load_results
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -50,8 +51,6 @@ class Result:
     @classmethod
     def load(cls, path) -> "Result":
         """Read and check one result file (schema, kind, version) with the report's reader."""
-        from edgebench.report import load_results
-
         loaded = load_results([str(path)])[0]
         return cls(path=loaded.path, document=loaded.document)
 

@@ -7,9 +7,13 @@ from pathlib import Path
 from typing import Any, Dict, Optional, Sequence, Union
 
 from edgebench.api import rules
+from edgebench.api.inputs import data_path
 from edgebench.api.progress import printer
 from edgebench.api.tables import html_table, text_table
 from edgebench.errors import BadOptionError
+from edgebench.models import model_entry
+from edgebench.train import train_model
+from edgebench.train.recipe import SCHEDULES, TrainSpec, resolve_device
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,11 +62,6 @@ def train(model: str, data: Any = None, *, epochs: Optional[int] = None, batch_s
     """Train zoo model `model` on `data` (a path or numpy arrays; default the embedded digits) and save the
     checkpoint to `out` (default checkpoints/MODEL.pt). Options and defaults are `edgebench train`'s; unset
     `epochs`, `batch_size`, `lr`, `weight_decay` take the schedule's recipe."""
-    from edgebench.api.inputs import data_path
-    from edgebench.models import model_entry
-    from edgebench.train import train_model
-    from edgebench.train.recipe import SCHEDULES
-
     spec = recipe(schedule=schedule, epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
                   augment=augment, seed=seed, device=device, limit=limit, schedules=SCHEDULES)
     rules.optional(rules.INPUT_SIZE, input_size, "input_size")
@@ -79,8 +78,6 @@ def train(model: str, data: Any = None, *, epochs: Optional[int] = None, batch_s
 def recipe(*, schedule: str, epochs, batch_size, lr, weight_decay, augment, seed, device, limit, schedules,
            allow_auto: bool = False):
     """The `TrainSpec` for these options, each checked by its rule (shared by `train` and the ablation)."""
-    from edgebench.train.recipe import TrainSpec, resolve_device
-
     rules.check_choice(schedule, schedules, "schedule")
     for label, value, rule in (("epochs", epochs, rules.POSITIVE_INT), ("batch_size", batch_size, rules.POSITIVE_INT),
                                ("lr", lr, rules.POSITIVE_FLOAT), ("weight_decay", weight_decay,
