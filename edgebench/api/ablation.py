@@ -43,7 +43,7 @@ class Ablation:
 
     def _table(self):
         shown = columns(list(self.rows))
-        rows = [tuple(row.get(key) for key, _ in shown) for row in self.rows]
+        rows = [tuple(_cell(row.get(key)) for key, _ in shown) for row in self.rows]
         return (f"Ablation of {self.arch} (drop against {self.baseline}) at {self.path}",
                 tuple(title for _, title in shown), rows)
 
@@ -96,3 +96,6 @@ def _spec(arch, data, variants, baseline, max_drop, export, executor, options) -
     return AblationSpec(arch=arch, variants=chosen, data=None if data is None else str(data), baseline=baseline,
                         max_drop=max_drop, export=bool(export), train=train)
 
+
+def _cell(value: Any) -> Any:
+    return ",".join(map(str, value)) if isinstance(value, (list, tuple)) else value
