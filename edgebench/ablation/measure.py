@@ -14,7 +14,7 @@ from edgebench.models.stats import model_stats
 
 def weights_mib(state_dict) -> float:
     """Size of the weights alone as torch saves them: the study's 'model size' column."""
-    import torch
+    import torch  # torch: heavy, loaded only when this runs
 
     buffer = io.BytesIO()
     torch.save(state_dict, buffer)

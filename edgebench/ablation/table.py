@@ -110,7 +110,7 @@ def plot(table: AblationTable) -> bytes:
     import matplotlib  # the plots extra
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # matplotlib: optional, loaded only when a figure is drawn
 
     figure, axes = plt.subplots(1, 2, figsize=(12, 4.8), constrained_layout=True)
     for axis, cost, label in ((axes[0], "params", "parameters"), (axes[1], "mflops", "MFLOPs (fvcore)")):

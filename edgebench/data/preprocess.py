@@ -51,7 +51,7 @@ def resize_images(imageset: ImageSet, size: Tuple[int, int], channels: int) -> I
     if images.shape[-1] != channels:
         images = np.repeat(images, 3, axis=-1) if channels == 3 else _to_grey(images)
     if images.shape[1:3] != tuple(size):
-        from PIL import Image
+        from PIL import Image  # Pillow: optional, loaded only when an image file is read
 
         height, width = size
         mode_squeeze = images.shape[-1] == 1

@@ -38,19 +38,19 @@ class RayExecutor(Executor):
 
     def __exit__(self, *exc_info) -> None:
         if self._started:
-            import ray
+            import ray  # ray: optional extra, loaded only when this executor runs
 
             ray.shutdown()
             self._started = False
 
     @property
     def slots(self) -> int:
-        import ray
+        import ray  # ray: optional extra, loaded only when this executor runs
 
         return max(1, int(ray.cluster_resources().get("CPU", 1)))
 
     def describe(self) -> str:
-        import ray
+        import ray  # ray: optional extra, loaded only when this executor runs
 
         nodes = [node for node in ray.nodes() if node.get("Alive")]
         resources = ray.cluster_resources()
@@ -59,8 +59,8 @@ class RayExecutor(Executor):
 
     def map(self, fn: Callable[[Any], Any], items: Iterable[Any], *, names: Optional[Sequence[str]] = None,
             cpus: float = 1, gpus: float = 0) -> Iterator[Outcome]:
-        import ray
-        from ray.exceptions import RayError
+        import ray  # ray: optional extra, loaded only when this executor runs
+        from ray.exceptions import RayError  # ray: optional extra, loaded only when this executor runs
 
         items = list(items)
         labels = task_names(items, names)

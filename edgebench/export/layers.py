@@ -76,7 +76,7 @@ def _with_float_weights(node, nodes, producer: Dict[str, int], initializers: Fro
         renamed.append(name)
     if renamed == list(node.input):
         return node
-    import onnx
+    import onnx  # onnx: heavy, loaded only when a graph is read or built
 
     copy = onnx.NodeProto()
     copy.CopyFrom(node)

@@ -22,7 +22,7 @@ FIXABLE_OPS = ("Conv",)
 def explicit_same_pads(model) -> int:
     """Rewrite every SAME-padded convolution of `model` (static spatial input sizes) with explicit pads, in place;
     returns how many were rewritten."""
-    import onnx
+    import onnx  # onnx: heavy, loaded only when a graph is read or built
 
     targets = [node for node in model.graph.node
                if node.op_type in FIXABLE_OPS and attribute(node, "auto_pad", "NOTSET") in SAME_MODES]
@@ -71,7 +71,7 @@ def _kernel(model, node) -> List[int]:
 
 def _spatial_shapes(model) -> Dict[str, Optional[List[int]]]:
     """Tensor name -> its spatial dimensions (after batch and channel), where shape inference knows them all."""
-    import onnx
+    import onnx  # onnx: heavy, loaded only when a graph is read or built
 
     inferred = onnx.shape_inference.infer_shapes(model)
     shapes: Dict[str, Optional[List[int]]] = {}

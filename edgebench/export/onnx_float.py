@@ -30,7 +30,7 @@ def _quiet():
 
 
 def export_onnx(module, input_shape: Tuple[int, ...], path: Path, opset: int = 18) -> None:
-    import torch
+    import torch  # torch: heavy, loaded only when this runs
 
     module = module.eval().to("cpu")
     # An example batch of 2: with 1, torch.export specialises the batch (LayerNorm-over-channels nets, ViTs)
@@ -51,7 +51,7 @@ def strip_debug_info(path: Path) -> None:
     """Drop the exporter's per-node stack traces, FX node dumps and doc strings: they hold host paths and, for
     small models, a tenth of the file. The short module-path entries stay: `edgebench diagnose` names the
     torch layer a node came from with them."""
-    import onnx
+    import onnx  # onnx: heavy, loaded only when a graph is read or built
 
     # the module path of each node ("['', 'layer1', 'layer1.0', 'layer1.0.bn', ...]"), about 6 % of a small model
     kept_keys = ("pkg.torch.onnx.name_scopes",)
@@ -68,7 +68,7 @@ def strip_debug_info(path: Path) -> None:
 
 def onnx_io(path: Path) -> Tuple[dict, dict]:
     """Name, shape (-1 for a dynamic dimension) and dtype of the single input and output."""
-    import onnx
+    import onnx  # onnx: heavy, loaded only when a graph is read or built
 
     model = onnx.load(str(path), load_external_data=False)
     initializers = {init.name for init in model.graph.initializer}

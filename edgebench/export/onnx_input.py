@@ -40,7 +40,7 @@ class InputContract:
 
 def load_model(path: Path, *, with_weights: bool = True):
     """The model with its external weights (`model.onnx.data` beside it) loaded; missing ones named."""
-    import onnx
+    import onnx  # onnx: heavy, loaded only when a graph is read or built
 
     try:
         header = onnx.load(str(path), load_external_data=False)
@@ -61,7 +61,7 @@ def load_model(path: Path, *, with_weights: bool = True):
 
 
 def _external_locations(model) -> List[str]:
-    import onnx
+    import onnx  # onnx: heavy, loaded only when a graph is read or built
 
     locations = []
     for tensor in onnx.external_data_helper._get_all_tensors(model):
@@ -72,7 +72,7 @@ def _external_locations(model) -> List[str]:
 
 
 def inspect_input(model, where: str) -> InputContract:
-    import onnx
+    import onnx  # onnx: heavy, loaded only when a graph is read or built
 
     initializers = {init.name for init in model.graph.initializer}
     inputs = [i for i in model.graph.input if i.name not in initializers]
@@ -125,7 +125,7 @@ def prepare_onnx(model, target: Path, contract: InputContract, size: Tuple[int, 
                  where: str, *, dynamic_batch: bool = True) -> Dict[str, object]:
     """Write the reference graph: static C/H/W, NCHW input, opset >= 13, weights inline, and a dynamic batch
     unless the graph hard-codes its batch (then batch 1)."""
-    import onnx
+    import onnx  # onnx: heavy, loaded only when a graph is read or built
 
     changes: Dict[str, object] = {"input_layout": contract.layout.value}
     model = _upgrade_opset(model, where, changes)
@@ -146,7 +146,7 @@ def prepare_onnx(model, target: Path, contract: InputContract, size: Tuple[int, 
 
 
 def _upgrade_opset(model, where: str, changes: Dict[str, object]):
-    import onnx
+    import onnx  # onnx: heavy, loaded only when a graph is read or built
 
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
     changes["opset"] = opset
@@ -195,7 +195,7 @@ def _set_input_shape(model, contract: InputContract, size, channels: int, change
 
 def _transpose_input(model, name: str) -> None:
     """Feed the graph NCHW: a Transpose to the NHWC tensor it was written for (converters fold it away)."""
-    from onnx import helper
+    from onnx import helper  # onnx: heavy, loaded only when a graph is read or built
 
     inner = f"{name}__nhwc"
     for node in model.graph.node:
@@ -216,7 +216,7 @@ def _transpose_input(model, name: str) -> None:
 def run_error(path: Path, channels: int, size: Tuple[int, int], batch: int) -> Optional[str]:
     """Why ONNX Runtime cannot run the graph on a batch of `batch` images, or None when it can. ONNX Runtime's
     own error log stays out of the terminal; a node that fails is named as the file names it, with its op."""
-    import onnxruntime as ort
+    import onnxruntime as ort  # onnxruntime: heavy, loaded only when this runs
 
     images = np.zeros((batch, channels, *size), np.float32)
     try:
@@ -232,7 +232,7 @@ def run_error(path: Path, channels: int, size: Tuple[int, int], batch: int) -> O
 
 
 def _run_quietly(path: Path, images, level) -> None:
-    import onnxruntime as ort
+    import onnxruntime as ort  # onnxruntime: heavy, loaded only when this runs
 
     # fatal only: ONNX Runtime logs each failure at ERROR before it raises it
     session = create_session(ort, path, log_level=4, graph_optimization_level=level)

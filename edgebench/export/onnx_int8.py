@@ -31,6 +31,7 @@ class Int8Candidate:
 
 def preprocess_for_quantization(source: Path, target: Path) -> bool:
     """Shape inference and graph optimisation before quantization; returns False when it could not run."""
+    # onnxruntime: heavy, loaded only when this runs
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 def attribute(node, name: str, default):
     """A node attribute's value, or `default` when the node does not set it."""
-    import onnx
+    import onnx  # onnx: heavy, loaded only when a graph is read or built
 
     for attr in node.attribute:
         if attr.name == name:

@@ -25,6 +25,7 @@ from edgebench.data.imageset import ImageSet
 from edgebench.data.validate import class_balance
 from edgebench.errors import EdgebenchError
 from edgebench.export.context import ExportContext
+from edgebench.export.diagnose import first_divergence
 from edgebench.export.gate import judge
 from edgebench.export.int8.export_plan import int8_plan as plan_int8
 from edgebench.export.layers import layer_map
@@ -180,10 +181,6 @@ def _layers(path: Path) -> Dict[str, str]:
 def _diagnose(context: ExportContext, fmt: Format, path: Path) -> Optional[Dict]:
     """The first ONNX node whose output departs in the failed artifact, when it can be found."""
     try:
-        from edgebench.export.diagnose import first_divergence
-    except ImportError:
-        return None
-    try:
         found = first_divergence(context.fp32_onnx, path, context.eval_inputs[:DIAGNOSE_IMAGES],
                                  layout=context.spec.layout_for(fmt).value)
     except EdgebenchError as exc:
@@ -302,7 +299,7 @@ def _onnx_size(source: ModelSource, input_size, channels) -> Tuple[Tuple[int, in
 def _torch_module(source: ModelSource, num_classes: int, channels: int, seed: int):
     if source.module is not None or source.kind == "onnx":
         return source.module
-    import torch
+    import torch  # torch: heavy, loaded only when this runs
 
 
     torch.manual_seed(seed)

@@ -43,8 +43,8 @@ def _calibration() -> np.ndarray:
 
 def onnx_probe(path: Path) -> None:
     """The fp32 probe: input [1, C, H, W] -> Conv 3x3 (pad 1) -> Relu."""
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
+    import onnx  # onnx: heavy, loaded only when a graph is read or built
+    from onnx import TensorProto, helper, numpy_helper  # onnx: heavy, loaded only when a graph is read or built
 
     weight, bias = _weights()
     graph = helper.make_graph(
@@ -62,6 +62,7 @@ def onnx_probe(path: Path) -> None:
 
 def onnx_int8_probe(fp32_path: Path, path: Path) -> None:
     """The int8 probe: ONNX Runtime's static QDQ quantizer (per-channel weights) on the fp32 probe."""
+    # onnxruntime: heavy, loaded only when this runs
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
     class Reader:

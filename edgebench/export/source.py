@@ -63,7 +63,7 @@ def _from_onnx(path: Path) -> ModelSource:
     if not path.is_file():
         raise EdgebenchError(f"ONNX file {path} does not exist" if not path.exists() else
                              f"{path} is not a file: give the path of an .onnx model")
-    import onnx
+    import onnx  # onnx: heavy, loaded only when a graph is read or built
 
 
     model = load_model(path, with_weights=False)  # names missing external weight files
@@ -77,7 +77,7 @@ def _from_onnx(path: Path) -> ModelSource:
 
 
 def _from_python(reference: str, checkpoint: Optional[str]) -> ModelSource:
-    import torch
+    import torch  # torch: heavy, loaded only when this runs
 
     module_name, function_name = reference.split(":")
     try:

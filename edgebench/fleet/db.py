@@ -112,7 +112,7 @@ def _sqlite_connect(dbapi_connection, record) -> None:
 def migrate(engine: Engine) -> None:
     """Bring the schema to the newest revision (creates it on a new database)."""
     from alembic import command  # Alembic: only a start of the server migrates
-    from alembic.config import Config
+    from alembic.config import Config  # alembic: server extra, loaded only when the database is migrated
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))

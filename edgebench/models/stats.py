@@ -23,8 +23,8 @@ def count_params(model) -> int:
 
 
 def model_stats(model, input_shape) -> ModelStats:
-    import torch
-    from fvcore.nn import FlopCountAnalysis
+    import torch  # torch: heavy, loaded only when this runs
+    from fvcore.nn import FlopCountAnalysis  # fvcore: optional, loaded only when FLOPs are counted
 
     was_training = model.training
     model.eval()

@@ -11,7 +11,7 @@ from typing import Dict
 
 
 def layer_shapes(model) -> Dict[str, Dict[str, int]]:
-    from torch import nn
+    from torch import nn  # torch: heavy, loaded only when this runs
 
     shapes = {}
     for name, module in model.named_modules():
@@ -26,8 +26,8 @@ def layer_shapes(model) -> Dict[str, Dict[str, int]]:
 
 def resize_layers(model, shapes: Dict[str, Dict[str, int]]):
     """Give every layer the recorded size (fresh tensors; load the state dict afterwards)."""
-    import torch
-    from torch import nn
+    import torch  # torch: heavy, loaded only when this runs
+    from torch import nn  # torch: heavy, loaded only when this runs
 
     modules = dict(model.named_modules())
     for name, shape in shapes.items():

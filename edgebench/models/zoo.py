@@ -13,10 +13,11 @@ def load_zoo() -> None:
     """Import the architecture modules (they need torch) and read the variant files, the first time a model
     is asked for. A bad variant file fails every call until it is fixed; the built-ins register once."""
     if not _LOADED["builtin"]:
-        from edgebench.models import resnet, vgg  # noqa: F401  (registration side effects)
+        from edgebench.models import resnet, vgg  # noqa: F401  (registration; needs torch: loaded only when a model is asked for)
 
         _LOADED["builtin"] = True
     if not _LOADED["variants"]:
+        # needs torch: loaded only when a model is asked for
         from edgebench.models.variants.loader import register_variants
 
         register_variants()

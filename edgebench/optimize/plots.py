@@ -16,7 +16,7 @@ def _pyplot():
     import matplotlib  # plots are drawn only when the answer is written
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # matplotlib: optional, loaded only when a figure is drawn
 
     return plt
 

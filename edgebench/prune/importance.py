@@ -44,7 +44,7 @@ class Magnitude(Importance):
         return weight.detach().abs() ** self.p
 
     def channel_importance(self):
-        import torch_pruning as tp
+        import torch_pruning as tp  # torch_pruning: pulls torch, loaded only when channels are pruned
 
         return tp.importance.GroupMagnitudeImportance(p=self.p)
 
@@ -59,7 +59,7 @@ class Taylor(Importance):
         return (weight.detach() * parameter.grad.detach()).abs()
 
     def channel_importance(self):
-        import torch_pruning as tp
+        import torch_pruning as tp  # torch_pruning: pulls torch, loaded only when channels are pruned
 
         return tp.importance.GroupTaylorImportance()
 

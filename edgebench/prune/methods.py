@@ -47,7 +47,7 @@ class Pruner:
 
 
 def conv_weights(model):
-    from torch import nn
+    from torch import nn  # torch: heavy, loaded only when this runs
 
     return [(module, "weight") for module in model.modules() if isinstance(module, nn.Conv2d)]
 
@@ -77,7 +77,7 @@ class Unstructured(Pruner):
         return [level for level in levels if level < target] + [target]
 
     def step(self, level: float) -> None:
-        from torch.nn.utils import prune
+        from torch.nn.utils import prune  # torch: heavy, loaded only when this runs
 
         amount = self._share_of_remaining(level)  # torch prunes a share of the weights still unpruned
         if amount > 0:
@@ -88,7 +88,7 @@ class Unstructured(Pruner):
         self.level = level
 
     def export_copy(self):
-        from torch.nn.utils import prune
+        from torch.nn.utils import prune  # torch: heavy, loaded only when this runs
 
         clone = copy.deepcopy(self.model)
         for module, name in conv_weights(clone):
@@ -104,7 +104,7 @@ class ChannelPruner(Pruner):
     """Structured: Torch-Pruning's dependency graph removes whole channels, residual connections included."""
 
     def __init__(self, model, example_inputs, num_classes: int, importance: Importance):
-        from torch import nn
+        from torch import nn  # torch: heavy, loaded only when this runs
 
         super().__init__(model, example_inputs, num_classes, importance)
         self.ignored = [m for m in model.modules() if isinstance(m, nn.Linear) and m.out_features == num_classes]
@@ -118,12 +118,12 @@ class ChannelPruner(Pruner):
         return [target * (k + 1) / steps for k in range(steps)]
 
     def _channels(self) -> int:
-        from torch import nn
+        from torch import nn  # torch: heavy, loaded only when this runs
 
         return sum(m.out_channels for m in self.model.modules() if isinstance(m, nn.Conv2d))
 
     def step(self, level: float) -> None:
-        import torch_pruning as tp
+        import torch_pruning as tp  # torch_pruning: pulls torch, loaded only when channels are pruned
 
         ratio = self._share_of_remaining(level)  # one pruner per step, asked for a share of what remains
         if ratio > 0:

@@ -44,7 +44,7 @@ def prune_checkpoint(checkpoint_path: str, data: Optional[str], spec: PruneSpec,
 
 def _prune(checkpoint_path: str, data: Optional[str], spec: PruneSpec, work: Path, out: Path,
            log: Callable[[str], None]) -> List[Dict]:
-    import torch
+    import torch  # torch: heavy, loaded only when this runs
 
     base = load_checkpoint(checkpoint_path)
     data_ref = data or base.dataset.get("source")

@@ -177,7 +177,7 @@ def plot(rows: List[Dict], model: str, method: str) -> bytes:
     import matplotlib  # the plots extra
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # matplotlib: optional, loaded only when a figure is drawn
 
     sparsity = [r["sparsity"] for r in rows]
     fig, axes = plt.subplots(1, 3, figsize=(14, 4))

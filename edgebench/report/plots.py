@@ -27,10 +27,10 @@ LABEL_FONT = 7
 
 
 def _figure():
-    import matplotlib
+    import matplotlib  # matplotlib: optional, loaded only when a figure is drawn
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # matplotlib: optional, loaded only when a figure is drawn
 
     return plt
 
@@ -135,7 +135,7 @@ def _draw_device(ax, subset, cost, formats, precisions) -> None:
 
 def _log_axis(ax) -> None:
     """A log axis whose ticks read as plain numbers (0.5, 1, 2), not powers of ten."""
-    from matplotlib.ticker import FuncFormatter, LogLocator
+    from matplotlib.ticker import FuncFormatter, LogLocator  # matplotlib: optional, loaded only when a figure is drawn
 
     ax.set_xscale("log")
     ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
@@ -159,7 +159,7 @@ def _limits(ax, subset, cost, log_x) -> None:
 
 
 def _legend(ax, formats, precisions, has_reference) -> None:
-    from matplotlib.lines import Line2D
+    from matplotlib.lines import Line2D  # matplotlib: optional, loaded only when a figure is drawn
 
     handles = [Line2D([], [], color=format_colour(f, formats), marker="o", linestyle="", label=f"{f} (colour)")
                for f in formats]

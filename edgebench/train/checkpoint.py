@@ -43,7 +43,7 @@ class Checkpoint:
 
 
 def save_checkpoint(path, checkpoint: Checkpoint) -> None:
-    import torch
+    import torch  # torch: heavy, loaded only when this runs
 
     payload = {
         "format": CHECKPOINT_FORMAT,
@@ -64,7 +64,7 @@ def save_checkpoint(path, checkpoint: Checkpoint) -> None:
 
 
 def load_checkpoint(path) -> Checkpoint:
-    import torch
+    import torch  # torch: heavy, loaded only when this runs
 
     path = Path(path)
     if path.is_dir():
@@ -102,7 +102,7 @@ def load_checkpoint(path) -> Checkpoint:
 
 
 def _check_weights(path: Path, state_dict: Dict[str, Any]) -> None:
-    import torch
+    import torch  # torch: heavy, loaded only when this runs
 
     for name, value in state_dict.items():
         if not isinstance(value, torch.Tensor):

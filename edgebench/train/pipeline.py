@@ -40,7 +40,7 @@ def train_model(model_name: str, data: Optional[str], spec: TrainSpec, out: Path
     config = {"num_classes": num_classes, "in_channels": in_channels}
     if "input_size" in entry.defaults:  # models built for one spatial size (DiCE units)
         config["input_size"] = size
-    import torch
+    import torch  # torch: heavy, loaded only when this runs
 
     torch.manual_seed(spec.seed)  # the initial weights too, whatever ran before in this process
     model = create_model(model_name, **config)

@@ -88,7 +88,7 @@ def resolve_device(device: str, *, allow_auto: bool = False) -> str:
         raise EdgebenchError(f"unknown device '{device}': choose {', '.join(choices[:-1])} or {choices[-1]}")
     if device == "cpu":
         return device
-    import torch
+    import torch  # torch: heavy, loaded only when this runs
 
     if torch.cuda.is_available():
         return "cuda" if device == AUTO_DEVICE else device

@@ -18,7 +18,7 @@ class TrainSchedule:
     STATE_KEYS = ("scheduler", "best_loss", "stale")  # what `state_dict` adds to a saved training state
 
     def __init__(self, optimizer, spec: TrainSpec, steps_per_epoch: int):
-        import torch
+        import torch  # torch: heavy, loaded only when this runs
 
         self.optimizer = optimizer
         self.name = Schedule(spec.schedule)

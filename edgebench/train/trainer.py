@@ -29,7 +29,7 @@ class TrainResult:
 
 
 def _to_tensor(imageset: ImageSet, device):
-    import torch
+    import torch  # torch: heavy, loaded only when this runs
 
     # uint8 NCHW on the device; augmentation and normalisation happen per batch.
     return (torch.from_numpy(np.ascontiguousarray(imageset.images.transpose(0, 3, 1, 2))).to(device),
@@ -37,7 +37,7 @@ def _to_tensor(imageset: ImageSet, device):
 
 
 def _normaliser(preprocess: Preprocess, device):
-    import torch
+    import torch  # torch: heavy, loaded only when this runs
 
     mean = torch.tensor(preprocess.mean, dtype=torch.float32, device=device).view(1, -1, 1, 1)
     std = torch.tensor(preprocess.std, dtype=torch.float32, device=device).view(1, -1, 1, 1)
@@ -47,8 +47,8 @@ def _normaliser(preprocess: Preprocess, device):
 
 def augment_batch(batch, spec: TrainSpec, generator):
     """RandomCrop with zero padding and horizontal flip, on a uint8 NCHW batch (zero = black, as torchvision)."""
-    import torch
-    import torch.nn.functional as F
+    import torch  # torch: heavy, loaded only when this runs
+    import torch.nn.functional as F  # torch: heavy, loaded only when this runs
 
     if "crop" in spec.augment and spec.crop_padding > 0:
         pad = spec.crop_padding
@@ -65,7 +65,7 @@ def augment_batch(batch, spec: TrainSpec, generator):
 
 def evaluate(model, imageset: ImageSet, preprocess: Preprocess, device: str = "cpu", batch_size: int = 256) -> float:
     """Top-1 accuracy in [0, 1]."""
-    import torch
+    import torch  # torch: heavy, loaded only when this runs
 
     images, labels = _to_tensor(imageset, device)
     normalise = _normaliser(preprocess, device)
@@ -92,7 +92,7 @@ class _Loop:
 
 
 def _loop(model, train_set: ImageSet, preprocess: Preprocess, spec: TrainSpec) -> _Loop:
-    import torch
+    import torch  # torch: heavy, loaded only when this runs
 
     torch.manual_seed(spec.seed)
     device = torch.device(spec.device)
@@ -108,7 +108,7 @@ def _loop(model, train_set: ImageSet, preprocess: Preprocess, spec: TrainSpec) -
 
 def _resume(state_path, model, loop: _Loop, spec: TrainSpec, log) -> Tuple[List[dict], float, int]:
     """(history, seconds spent, first epoch to run) of a saved run, or of a fresh one."""
-    import torch
+    import torch  # torch: heavy, loaded only when this runs
 
     if state_path is None or not Path(state_path).exists():
         return [], 0.0, 1
@@ -126,8 +126,8 @@ def _resume(state_path, model, loop: _Loop, spec: TrainSpec, log) -> Tuple[List[
 
 def _epoch(model, loop: _Loop, spec: TrainSpec, epoch: int, show_progress: Optional[bool]) -> Tuple[float, int]:
     """One pass over the training images: (summed loss, correct predictions)."""
-    import torch
-    from tqdm import tqdm
+    import torch  # torch: heavy, loaded only when this runs
+    from tqdm import tqdm  # tqdm: optional, loaded only when a bar is drawn
 
     model.train()
     loss_fn = torch.nn.CrossEntropyLoss()
@@ -189,7 +189,7 @@ def accumulate_gradients(model, imageset: ImageSet, preprocess: Preprocess, *, i
                          batch_size: int = 64) -> None:
     """Leave in each parameter's `.grad` the cross-entropy gradient summed over the first `images` training
     images (what a gradient-based pruning importance ranks by); the weights are not changed."""
-    import torch
+    import torch  # torch: heavy, loaded only when this runs
 
     device = next(model.parameters()).device
     data, labels = _to_tensor(imageset, device)
@@ -203,7 +203,7 @@ def accumulate_gradients(model, imageset: ImageSet, preprocess: Preprocess, *, i
 
 
 def _load_state(path, device) -> dict:
-    import torch
+    import torch  # torch: heavy, loaded only when this runs
 
     try:
         state = torch.load(path, map_location=device, weights_only=False)
@@ -220,7 +220,7 @@ def _load_state(path, device) -> dict:
 
 def _save_state(path, spec: TrainSpec, epoch: int, model, optimizer, schedule: TrainSchedule, generator, history,
                 seconds: float) -> None:
-    import torch
+    import torch  # torch: heavy, loaded only when this runs
 
 
     state = {"spec": spec.as_dict(), "epoch": epoch, "model": model.state_dict(),

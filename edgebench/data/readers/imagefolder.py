@@ -51,7 +51,7 @@ def detect(root: Path) -> bool:
 
 
 def _load_images(files: List[Path]) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image, UnidentifiedImageError  # Pillow: optional, loaded only when an image file is read
 
     arrays = []
     for path in files:

@@ -54,6 +54,7 @@ class CachedQuantizer:
 
     def write(self, target: Path, *, method: str, per_channel: bool, config: str,
               exclude: Sequence[str] = ()) -> Path:
+        # onnxruntime: heavy, loaded only when this runs
         from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
         logging.getLogger("root").setLevel(logging.ERROR)  # the quantizer logs a hint per run at WARNING
@@ -91,7 +92,7 @@ def quantized_nodes(qdq_path: Path) -> list:
 
 def _touched(qdq_path: Path) -> list:
     """(node name, op type, reads an int8 weight) for each non-Q/DQ node next to a quantize/dequantize pair."""
-    import onnx
+    import onnx  # onnx: heavy, loaded only when a graph is read or built
 
     model = onnx.load(str(qdq_path), load_external_data=False)
     initializers = {init.name for init in model.graph.initializer}
@@ -113,7 +114,7 @@ def _touched(qdq_path: Path) -> list:
 def weights_only(fp32_path: Path, qdq_path: Path, target: Path) -> Path:
     """The fp32 graph with each layer's weight replaced by the QDQ model's own int8 weight and its dequantize:
     int8 weights, every activation (and every bias) in float."""
-    import onnx
+    import onnx  # onnx: heavy, loaded only when a graph is read or built
 
     fp32 = onnx.load(str(fp32_path))
     qdq = onnx.load(str(qdq_path))
@@ -146,7 +147,7 @@ def weights_only(fp32_path: Path, qdq_path: Path, target: Path) -> Path:
 
 
 def copy_node(node):
-    import onnx
+    import onnx  # onnx: heavy, loaded only when a graph is read or built
 
     copied = onnx.NodeProto()
     copied.CopyFrom(node)

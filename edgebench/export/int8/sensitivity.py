@@ -39,8 +39,8 @@ class LayerScore:
 def layer_scores(qdq_path: Path, fp32_path: Path, layers: Sequence[str], inputs: np.ndarray,
                  batch_size: int = 32) -> List[LayerScore]:
     """Every layer in `layers` (node names of the QDQ model), most sensitive first."""
-    import onnx
-    from onnx import numpy_helper
+    import onnx  # onnx: heavy, loaded only when a graph is read or built
+    from onnx import numpy_helper  # onnx: heavy, loaded only when a graph is read or built
 
     model = onnx.load(str(qdq_path))
     fp32 = onnx.load(str(fp32_path))
@@ -76,7 +76,7 @@ def layer_scores(qdq_path: Path, fp32_path: Path, layers: Sequence[str], inputs:
 
 
 def _lower_bound(quantize, inits) -> float:
-    from onnx import numpy_helper
+    from onnx import numpy_helper  # onnx: heavy, loaded only when a graph is read or built
 
     scale = float(numpy_helper.to_array(inits[quantize.input[1]]).reshape(-1)[0])
     zero = numpy_helper.to_array(inits[quantize.input[2]]) if len(quantize.input) > 2 else np.array([0], np.uint8)
@@ -103,8 +103,8 @@ def _outputs(node, consumers) -> List[str]:
 
 
 def _activation_noise(model, pairs: Dict[str, tuple], inputs: np.ndarray, batch_size: int) -> Dict[str, float]:
-    import onnx
-    import onnxruntime as ort
+    import onnx  # onnx: heavy, loaded only when a graph is read or built
+    import onnxruntime as ort  # onnxruntime: heavy, loaded only when this runs
 
     watched = list(pairs)
     existing = {out.name for out in model.graph.output}

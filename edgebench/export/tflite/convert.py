@@ -55,8 +55,8 @@ def _batch_of_one(model):
     sends onnx2tf down slower paths that fail on batched attention MatMuls (a small ViT) and take up to ten
     times longer to convert. `Shape` nodes of tensors whose shape is now static become constants (the class
     token of a ViT takes its batch from the input's shape), and the constant folding fix folds what follows."""
-    import onnx
-    from onnx import helper, numpy_helper
+    import onnx  # onnx: heavy, loaded only when a graph is read or built
+    from onnx import helper, numpy_helper  # onnx: heavy, loaded only when a graph is read or built
 
     initializers = {init.name for init in model.graph.initializer}
     for value in [i for i in model.graph.input if i.name not in initializers] + list(model.graph.output):
@@ -88,7 +88,7 @@ def _attribute_int(node, name: str, default: int) -> int:
 
 def _sample_file(calibration_nchw: np.ndarray, mean, std, target: Path) -> None:
     """onnx2tf's sample data format: 20 float32 RGB images in [0, 1], 128x128, NHWC."""
-    import tensorflow as tf
+    import tensorflow as tf  # TensorFlow: heavy, loaded only when a TFLite file is made
 
     images = calibration_nchw[:20].transpose(0, 2, 3, 1) * np.asarray(std, np.float32) + np.asarray(mean, np.float32)
     if images.shape[-1] == 1:
@@ -149,7 +149,7 @@ class TfliteConverter:
                                  "artifacts are not affected") from None
 
     def _prepare_onnx(self, source: Path, target: Path) -> Path:
-        import onnx
+        import onnx  # onnx: heavy, loaded only when a graph is read or built
 
 
         model, self.fixes = apply_fixes(_batch_of_one(onnx.load(str(source))))
@@ -157,7 +157,7 @@ class TfliteConverter:
         return target
 
     def _write_saved_model(self, model) -> None:
-        import tf_keras
+        import tf_keras  # TensorFlow: heavy, loaded only when a TFLite file is made
 
         tf = self.tf
         archive = tf_keras.export.ExportArchive()

@@ -99,6 +99,7 @@ class SelectiveQuantizer:
     def _quantize(self, denylisted: List[str]) -> bytes:
         """TFLiteConverter's own int8 pass (new quantizer, per-channel weights, int8 input and output) with the
         denylist QuantizationDebugger.get_nondebug_quantized_model passes; then the converter's last step."""
+        # TensorFlow: heavy, loaded only when a TFLite file is made
         from tensorflow.lite.python import convert as tflite_convert
 
 

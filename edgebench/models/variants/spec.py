@@ -246,7 +246,7 @@ def load_file(path: Path) -> VariantSpec:
         if path.suffix == ".json":
             data = json.loads(text)
         else:
-            import yaml
+            import yaml  # PyYAML: optional, loaded only when a YAML file is read
 
             data = yaml.safe_load(text)
     except (OSError, ValueError) as error:

@@ -43,7 +43,7 @@ def ceil_maxpools_edge_padded(model):
 
 
 def _emit(graph: Graph, node, extra: List[int]) -> list:
-    from onnx import helper
+    from onnx import helper  # onnx: heavy, loaded only when a graph is read or built
 
     base = node_name(node)
     kept = {a.name: helper.get_attribute_value(a) for a in node.attribute if a.name != "ceil_mode"}

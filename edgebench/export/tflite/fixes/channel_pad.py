@@ -65,7 +65,7 @@ def channel_pads_as_conv(model) -> Tuple[object, int]:
 
 
 def _emit(graph: Graph, node, found) -> list:
-    from onnx import helper
+    from onnx import helper  # onnx: heavy, loaded only when a graph is read or built
 
     emitted = []
     pads, value, channels = found

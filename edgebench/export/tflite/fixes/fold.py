@@ -23,8 +23,8 @@ def _foldable(node, known) -> bool:
 
 
 def fold_constants(model) -> Tuple[object, int]:
-    from onnx import helper, numpy_helper
-    from onnx.reference import ReferenceEvaluator
+    from onnx import helper, numpy_helper  # onnx: heavy, loaded only when a graph is read or built
+    from onnx.reference import ReferenceEvaluator  # onnx: heavy, loaded only when a graph is read or built
 
     graph = Graph(model)
     known = dict(graph.constants)

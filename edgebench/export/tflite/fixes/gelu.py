@@ -21,7 +21,7 @@ MIN_OPSET = 18
 
 
 def gelus_as_one_op(model) -> Tuple[object, int]:
-    from onnx import helper
+    from onnx import helper  # onnx: heavy, loaded only when a graph is read or built
 
     default = next((o for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
     if default is None or default.version < MIN_OPSET or not any(n.op_type == "Erf" for n in model.graph.node):

@@ -16,7 +16,7 @@ class Graph:
     shapes, and names that are guaranteed unused."""
 
     def __init__(self, model):
-        import onnx
+        import onnx  # onnx: heavy, loaded only when a graph is read or built
 
         self.model = model
         self.constants: Dict[str, np.ndarray] = {
@@ -45,7 +45,7 @@ class Graph:
         return self.shapes.get(name)
 
     def is_float(self, name: str) -> bool:
-        from onnx import TensorProto
+        from onnx import TensorProto  # onnx: heavy, loaded only when a graph is read or built
 
         return self.dtypes.get(name) == TensorProto.FLOAT
 
@@ -58,7 +58,7 @@ class Graph:
         return name
 
     def add_initializer(self, base: str, array: np.ndarray) -> str:
-        from onnx import numpy_helper
+        from onnx import numpy_helper  # onnx: heavy, loaded only when a graph is read or built
 
         name = self.fresh(base)
         self.new_initializers.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
@@ -66,7 +66,7 @@ class Graph:
 
     def finish(self, nodes: list):
         """Install the rewritten node list, add new initializers, drop constants nothing reads any more."""
-        import onnx
+        import onnx  # onnx: heavy, loaded only when a graph is read or built
 
         graph = self.model.graph
         used = {name for node in nodes for name in node.input} | {value.name for value in graph.output}

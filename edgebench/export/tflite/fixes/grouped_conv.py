@@ -39,7 +39,7 @@ def _targets(graph: Graph) -> List[Tuple[str, int, List[int]]]:
 
 def split_grouped_convs(model) -> Tuple[object, int]:
     """Rewrite every ambiguous grouped Conv; returns the model and how many were rewritten."""
-    from onnx import helper
+    from onnx import helper  # onnx: heavy, loaded only when a graph is read or built
 
     graph = Graph(model)
     targets = {name for name, _, _ in _targets(graph)}

@@ -66,7 +66,7 @@ def strided_slices_as_conv(model) -> Tuple[object, int]:
 
 
 def _emit(graph: Graph, node, found) -> list:
-    from onnx import helper
+    from onnx import helper  # onnx: heavy, loaded only when a graph is read or built
 
     emitted = []
     (starts, ends, axes, steps), strides, window, shape = found
