@@ -30,6 +30,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from device_agent.device_info import device_facts
 from device_agent.errors import UsageError
+from device_agent.schema import RESULT_KIND
 
 # A job never picks a path on this device nor its name (the server also refuses these).
 RESERVED = ("--out", "--resume", "--device-name", "--quiet", "--help", "-h")
@@ -289,7 +290,7 @@ def _result(workdir: str) -> Optional[bytes]:
     try:
         with open(path, "rb") as handle:
             data = handle.read()
-        return data if json.loads(data.decode("utf-8")).get("kind") == "edgebench.result" else None
+        return data if json.loads(data.decode("utf-8")).get("kind") == RESULT_KIND else None
     except (OSError, ValueError, AttributeError):
         return None
 

@@ -127,8 +127,8 @@ def test_the_agent_imports_nothing_of_edgebench():
 
 
 # Modules not yet held to the import rule below (every other module of both packages is).
-NOT_YET = ("edgebench/cli", "edgebench/api", "edgebench/__init__.py", "edgebench/devices/fleet.py",
-           "edgebench/devices/measure.py")
+# `import edgebench` stays light by loading the API on first use (PEP 562 `__getattr__`): its imports wait on purpose.
+NOT_YET = ("edgebench/__init__.py",)
 
 
 def _catches_import_error(handler: ast.ExceptHandler) -> bool:

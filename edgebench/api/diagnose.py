@@ -6,9 +6,12 @@ fp32 `.onnx` model and one artifact file (`.tflite` or `.onnx`) on images from `
 
 from __future__ import annotations
 
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
 
 from edgebench.api import rules
 from edgebench.api.inputs import data_path
@@ -137,9 +140,6 @@ def _bundle_jobs(bundle: Path, wanted: Sequence[str], count: int):
 
 
 def _eval_images(path: Path, count: int):
-    import zipfile
-
-    import numpy as np
 
     try:
         with np.load(path, allow_pickle=False) as archive:

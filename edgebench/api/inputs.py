@@ -16,6 +16,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Optional, Tuple, Union
 
+import numpy as np
+
 from edgebench.data import load_split
 from edgebench.errors import BadInputError
 from edgebench.export.source import ModelSource, resolve_model
@@ -62,14 +64,14 @@ def model_source(model: Any, name: str, input_size: Optional[int], channels: Opt
 
 
 def first_conv_channels(module) -> Optional[int]:
-    import torch
+    import torch  # torch: only for a module in memory
 
     first = next((m for m in module.modules() if isinstance(m, torch.nn.Conv2d)), None)
     return first.in_channels if first is not None else None
 
 
 def _module_source(module, name: str, input_size: Optional[int], channels: Optional[int]):
-    import torch
+    import torch  # torch: only for a module in memory
 
 
     side = input_size or 32
@@ -86,7 +88,7 @@ def _module_source(module, name: str, input_size: Optional[int], channels: Optio
 
 
 def _proto_source(proto, name: str, folder: Path):
-    import onnx
+    import onnx  # onnx: only for a ModelProto
 
 
     path = folder / f"{name}.onnx"
@@ -106,7 +108,6 @@ def data_path(data: Any) -> Iterator[Optional[str]]:
         yield None if data is None else str(data)
         return
     arrays = _arrays(data)
-    import numpy as np
 
     with tempfile.TemporaryDirectory(prefix="edgebench-data-") as folder:
         path = Path(folder) / "arrays.npz"

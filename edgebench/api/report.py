@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
@@ -94,8 +95,6 @@ class Report:
         return Path(path)
 
     def to_dict(self) -> Dict[str, Any]:
-        import json
-
         return json.loads(self.to_json())
 
     def to_pandas(self):

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
 
 from edgebench import __version__
 from edgebench.errors import EdgebenchError
+from edgebench.fileio import Terminated, describe_os_error, signals_raise
 
 
 class Commands(click.Group):
@@ -16,8 +18,6 @@ class Commands(click.Group):
     pipe (`| head`) ends quietly. Each command only parses, calls `edgebench.api`, and prints."""
 
     def invoke(self, ctx):
-        from edgebench.fileio import Terminated, describe_os_error, signals_raise
-
         try:
             with signals_raise():
                 return super().invoke(ctx)
@@ -44,8 +44,6 @@ class Commands(click.Group):
 
 def _silence_stdout() -> None:
     """The reader went away: point stdout at /dev/null so that the exit's flush does not raise again."""
-    import os
-
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
@@ -59,23 +57,16 @@ def cli() -> None:
     """Compress CNN image classifiers, export them to quantized ONNX, and compare them on devices."""
 
 
-def _register() -> None:
-    from edgebench.cli import ablation, bench, demo, diagnose, export, models, prune, report, train
+# The commands come after `cli`: each imports this package's `options`, which must find the package initialised.
+from edgebench.cli import (ablation, bench, demo, diagnose, export, fleet, models, optimize, prune,  # noqa: E402
+                           report, train)
 
-    for module in (models, train, ablation, export, diagnose, bench, report, demo, prune):
-        cli.add_command(module.command)
-    cli.add_command(prune.study_command)
-    cli.add_command(bench.devices_command)
-    from edgebench.cli import optimize
-
-    cli.add_command(optimize.command)
-    from edgebench.cli import fleet
-
-    cli.add_command(fleet.serve_command)
-    cli.add_command(fleet.fleet_group)
-
-
-_register()
+for _module in (models, train, ablation, export, diagnose, bench, report, demo, prune, optimize):
+    cli.add_command(_module.command)
+cli.add_command(prune.study_command)
+cli.add_command(bench.devices_command)
+cli.add_command(fleet.serve_command)
+cli.add_command(fleet.fleet_group)
 
 
 def main() -> None:

@@ -5,6 +5,8 @@ import json
 import click
 
 from edgebench.api.bench import AGENT_FLAGS, AGENT_OPTIONS
+from edgebench.api import bench
+from edgebench.api import devices  # function-level like the bench command's above; both move together
 
 
 def _agent_options(command):
@@ -30,7 +32,6 @@ def _agent_options(command):
 def command(bundle, target, devices_file, results, server, token, **values) -> None:
     """Run BUNDLE on a device over ssh (or here) and bring the result back. The measurement options are the
     agent's (`device-agent run --help`), checked here before anything is copied."""
-    from edgebench.api import bench
 
     bench(bundle, target, devices=devices_file, results=results, progress=click.echo, server=server, token=token,
           **values)
@@ -41,7 +42,6 @@ def command(bundle, target, devices_file, results, server, token, **values) -> N
 @click.option("--json", "as_json", is_flag=True)
 def devices_command(devices_file, as_json) -> None:
     """List the devices file's devices and check each: reachable, Python, runtimes."""
-    from edgebench.api import devices  # function-level like the bench command's above; both move together
 
     checks = devices(devices_file)
     if as_json:

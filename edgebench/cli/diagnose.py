@@ -10,6 +10,8 @@ import click
 from edgebench.api.diagnose import recorded_divergence as _recorded_divergence  # noqa: F401 (its tests)
 from edgebench.api.diagnose import recorded_line as _recorded_line  # noqa: F401
 from edgebench.cli.options import FINITE_FLOAT, POSITIVE_FLOAT, POSITIVE_INT, comma_list
+from edgebench.api import diagnose
+from edgebench.fileio import write_json
 
 DIVERGED_EXIT = 3
 
@@ -38,7 +40,6 @@ def command(paths, artifacts, images, tolerance, data, layout, mean, std, input_
     BUNDLE: every artifact of a bundle written by `edgebench export`, on its own eval images. MODEL.onnx
     ARTIFACT: one .tflite or .onnx file against MODEL.onnx. Exit 0 when every artifact agrees, 3 when one
     departs, 1 for unusable input."""
-    from edgebench.api import diagnose
 
     found = diagnose(list(paths), artifacts=artifacts, images=images, tolerance=tolerance, data=data, layout=layout,
                      mean=mean, std=std, input_size=input_size)
@@ -48,7 +49,6 @@ def command(paths, artifacts, images, tolerance, data, layout, mean, std, input_
     if json_out == "-":
         click.echo(json.dumps(found.to_dict(), indent=2))
     elif json_out:
-        from edgebench.fileio import write_json
 
         write_json(Path(json_out), found.to_dict())
     if found.diverged:

@@ -5,6 +5,7 @@ import click
 from edgebench.cli.options import (FRACTION, INPUT_SIZE, NON_NEGATIVE_FLOAT, POSITIVE_FLOAT, POSITIVE_INT, comma_list,
                                    data_option, force_option, max_drop_option, out_option, seed_option)
 from edgebench.export.spec import CALIBRATION_METHODS, Layout
+from edgebench.api import export
 
 UNIT_FLOATS = comma_list(FRACTION)
 
@@ -57,7 +58,6 @@ def command(model, int8, precisions, checkpoint, data, out, force, formats, tfli
     Every artifact must pass the parity gate for its precision; one that fails is left out of the bundle,
     recorded in the manifest under `rejected`, and the command exits with code 3.
     """
-    from edgebench.api import export
 
     asked = [name.strip() for name in str(precisions or "").lower().split(",")]
     if max_drop is not None and not int8 and "int8" not in asked:

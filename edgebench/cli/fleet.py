@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from edgebench.devices.fleet import FleetClient
+
 _server = click.option("--server", envvar="EDGEBENCH_SERVER", help="fleet server URL (default: $EDGEBENCH_SERVER)")
 _token = click.option("--token", envvar="EDGEBENCH_TOKEN", help="token (default: $EDGEBENCH_TOKEN)")
 
@@ -30,8 +32,8 @@ _token = click.option("--token", envvar="EDGEBENCH_TOKEN", help="token (default:
               help="largest blob (bundle or result) accepted")
 def serve_command(db, host, port, data_dir, lease_ttl, max_attempts, cooldown, max_duration, max_upload_mb) -> None:
     """The device fleet's server: devices pull benchmark jobs, the host submits them, a page shows both."""
-    from edgebench.fleet.jobs import FleetSettings
-    from edgebench.fleet.serve import serve
+    from edgebench.fleet.jobs import FleetSettings  # SQLAlchemy: the server extra, only for `serve`
+    from edgebench.fleet.serve import serve  # FastAPI and uvicorn: the server extra
 
     settings = FleetSettings(lease_ttl=lease_ttl, max_attempts=max_attempts, cooldown=cooldown,
                              max_duration=max_duration, max_blob_bytes=max_upload_mb << 20,
@@ -45,7 +47,6 @@ def fleet_group() -> None:
 
 
 def _client(server, token):
-    from edgebench.devices.fleet import FleetClient
 
     return FleetClient(server, token)
 
@@ -62,7 +63,7 @@ def token_group() -> None:
 @_server
 @_token
 def token_create(role, expires, server, token) -> None:
-    from edgebench.fleet.auth import parse_duration
+    from edgebench.fleet.auth import parse_duration  # SQLAlchemy: the server extra
 
     body = {"role": role, "expires_in": parse_duration(expires) if expires else None}
     created = _client(server, token).json("POST", "/api/v1/tokens", json=body)
@@ -76,7 +77,7 @@ def token_create(role, expires, server, token) -> None:
 @_token
 def token_revoke(token_id, server, token) -> None:
     """Revoke TOKEN_ID (the id `token create` or `fleet devices` shows, or the whole token)."""
-    from edgebench.fleet.auth import token_id_of
+    from edgebench.fleet.auth import token_id_of  # SQLAlchemy: the server extra
 
     done = _client(server, token).json("POST", f"/api/v1/tokens/{token_id_of(token_id)}/revoke")
     click.echo(f"revoked {done['role']} token {done['id']}")

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 
 import click
+from edgebench.api import models
 
 
 @click.command("models")
@@ -12,7 +13,6 @@ import click
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def command(classes, family: str, as_json: bool) -> None:
     """List the model zoo and the study's variants with techniques, parameters, MACs and FLOPs."""
-    from edgebench.api import models
 
     rows = [info.to_dict() for info in models(family=family, classes=classes)]
     if as_json:

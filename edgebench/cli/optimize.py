@@ -1,11 +1,18 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import click
 
 from edgebench.cli.options import (FRACTION, INPUT_SIZE, MAX_DROP, POSITIVE_FLOAT, POSITIVE_INT, THREADS, comma_list,
                                    data_option, executor_option, out_option)
+from edgebench import progress as progress_module
+from edgebench.errors import EdgebenchError
+from edgebench.export.spec import default_formats
+from edgebench.optimize.host import ModelInput
+from edgebench.optimize.run import OptimizeSpec, parse_budget, run_optimize
+from edgebench.optimize.space import PRECISIONS, Space
 
 SWITCHES = {"on": True, "off": False}
 
@@ -19,8 +26,6 @@ def _words(value, flag: str, choices) -> tuple:
 
 
 def _budget(ctx, param, value):
-    from edgebench.errors import EdgebenchError
-    from edgebench.optimize.run import parse_budget
 
     try:
         return parse_budget(value)
@@ -65,13 +70,6 @@ def command(model, target, devices_file, max_drop, objective, device_budget, sto
     """Find the fastest (or smallest) artifact of MODEL within an accuracy budget, and prove it on the device:
     host exports and accuracy first, then device screening, a settings sweep on the few best and a long
     confirmation. Prints one answer line; the why is in OUT/optimize.html."""
-    from pathlib import Path
-
-    from edgebench import progress as progress_module
-    from edgebench.export.spec import default_formats
-    from edgebench.optimize.host import ModelInput
-    from edgebench.optimize.run import OptimizeSpec, run_optimize
-    from edgebench.optimize.space import PRECISIONS, Space
 
     space = Space(formats=_words(formats, "--format", ("onnx", "tflite")) or tuple(f.value for f in default_formats()),
                   precisions=_words(precisions, "--precisions", PRECISIONS) or PRECISIONS,
@@ -91,6 +89,5 @@ def command(model, target, devices_file, max_drop, objective, device_budget, sto
     if outcome.interrupted is not None:
         raise outcome.interrupted
     if outcome.report["stopped"]:
-        from edgebench.errors import EdgebenchError
 
         raise EdgebenchError(f"{outcome.report['stopped']} (the report and the best so far are in {spec.out})")

@@ -14,6 +14,8 @@ import click
 
 from edgebench.api import rules
 from edgebench.errors import BadOptionError
+from edgebench.errors import EdgebenchError
+from edgebench.executor.spec import parse_executor
 
 
 class RuleType(click.ParamType):
@@ -121,8 +123,6 @@ class ExecutorType(click.ParamType):
     name = "executor"
 
     def convert(self, value: Any, param, ctx) -> str:
-        from edgebench.errors import EdgebenchError
-        from edgebench.executor.spec import parse_executor
 
         try:
             return str(parse_executor(str(value)))

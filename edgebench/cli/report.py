@@ -5,6 +5,7 @@ import click
 from edgebench.api.report import DEFAULT_MAX_CV, DEFAULT_MIN_EVAL_IMAGES, MAX_CV
 from edgebench.cli.options import POSITIVE_INT, RuleType, max_drop_option
 from edgebench.report.flags import FlagThresholds
+from edgebench.api import report
 
 
 @click.command("report")
@@ -30,7 +31,6 @@ def command(results, baseline, max_drop, markdown_path, csv_path, json_path, htm
 
     Accuracy drops are measured against one reference per evaluation set; results on different evaluation
     sets, and emulated devices against real ones, are never compared."""
-    from edgebench.api import report
 
     report(list(results), baseline=baseline, max_drop=max_drop, max_cv=max_cv, min_runs=min_runs,
            min_eval_images=min_eval_images, markdown=markdown_path, csv=csv_path, json=json_path, html=html_path,

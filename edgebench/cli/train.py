@@ -5,6 +5,7 @@ import click
 from edgebench.cli.options import (INPUT_SIZE, NON_NEGATIVE_FLOAT, POSITIVE_FLOAT, POSITIVE_INT, data_option,
                                    out_option, seed_option)
 from edgebench.train.recipe import AUGMENTATIONS, AUTO_DEVICE, DEVICES, SCHEDULES, Schedule, TrainSpec
+from edgebench.api import train
 
 _STUDY = TrainSpec()
 _PLATEAU = TrainSpec.for_schedule(Schedule.PLATEAU.value)
@@ -49,7 +50,6 @@ def recipe_options(*, device_default: str):
 def command(model, data, epochs, batch_size, lr, schedule, limit, device, seed, weight_decay, augment, input_size,
             channels, out) -> None:
     """Train MODEL with the study's recipe and write a checkpoint that records its provenance."""
-    from edgebench.api import train
 
     train(model, data, epochs=epochs, batch_size=batch_size, lr=lr, schedule=schedule, limit=limit, device=device,
           seed=seed, weight_decay=weight_decay, augment=augment, input_size=input_size, channels=int(channels),

@@ -19,6 +19,7 @@ import numpy as np
 
 from device_agent.cli import build_parser, options_from_args
 from device_agent.configs import Setting, configurations
+from device_agent.schema import RESULT_KIND
 from edgebench.devices.measure import Measurement, MeasureSettings
 from edgebench.optimize.space import setting_key
 
@@ -81,7 +82,7 @@ class SimulatedDevice:
         seconds *= float(self.rng.uniform(0.9, 1.1))
         self.spent += seconds
         self.calls += 1
-        result = {"kind": "edgebench.result", "complete": True, "device": self.fingerprint(), "runs": runs}
+        result = {"kind": RESULT_KIND, "complete": True, "device": self.fingerprint(), "runs": runs}
         return Measurement(path=None, result=result, device_seconds=round(seconds, 3))
 
     def _run(self, label: str, artifact: SimArtifact, setting: Setting, options, drift) -> Tuple[Dict, float]:
