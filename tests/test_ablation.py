@@ -102,6 +102,7 @@ class Interrupt:
             raise KeyboardInterrupt
 
 
+@pytest.mark.slow  # 23 s: trains the sweep twice (epoch-level resume is checked fast, below)
 def test_interrupted_sweep_continues_where_it_stopped(tmp_path):
     spec = AblationSpec(arch="resnet101", variants=("resnet101-v13", "resnet101-v11"),
                         train=TrainSpec(**{**TINY, "epochs": 2}))

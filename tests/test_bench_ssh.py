@@ -163,6 +163,7 @@ def _wait_gone(pid: int, seconds: float = 60) -> None:
     assert not os.path.exists(f"/proc/{pid}"), f"process {pid} is still running"
 
 
+@pytest.mark.slow  # 27 s: two agent runs over ssh with a connection cut between them
 def test_dropped_connection_then_retry_continues(sshd, int8_bundle, tmp_path):
     if not AGENT_PYTHON.exists():
         pytest.skip("no .venv-agent (make test creates it)")

@@ -94,6 +94,7 @@ def test_prune_spec_rejects_out_of_range():
         PruneSpec(iterations=0)
 
 
+@pytest.mark.slow  # 26 s: exports and measures every iteration
 def test_prune_study_tabulates_every_iteration_from_the_real_run(unstructured, tmp_path):
     folder, rows = unstructured
     out = tmp_path / "study"

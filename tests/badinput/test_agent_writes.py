@@ -97,8 +97,10 @@ def _children(pid: int) -> list:
     return found
 
 
-@pytest.mark.parametrize("signum, code, line", [(signal.SIGTERM, 143, "terminated by SIGTERM"),
-                                                (signal.SIGINT, 130, "interrupted")])
+@pytest.mark.parametrize("signum, code, line", [
+    (signal.SIGTERM, 143, "terminated by SIGTERM"),
+    pytest.param(signal.SIGINT, 130, "interrupted", marks=pytest.mark.slow),  # the same path, 12 s more
+])
 def test_stop_signal_keeps_the_finished_runs_and_stops_the_measuring_process(bundle, tmp_path, signum, code, line):
     out = tmp_path / "r.json"
     process = subprocess.Popen([sys.executable, "-m", "device_agent", "run", str(bundle), "--out", str(out),
