@@ -20,13 +20,17 @@ WORKDIR /opt/edgebench
 COPY pyproject.toml README.md ./
 COPY requirements/ requirements/
 COPY docker/wheels/ /tmp/wheels/
-# The CPU build of torch first, from PyTorch's CPU index: an unpinned torch would pull a multi-GB CUDA build.
-# TORCH_INDEX names that index (or a mirror of it); TORCH_FROM replaces the whole choice (a wheel on disk).
-ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
-ARG TORCH_FROM="--index-url ${TORCH_INDEX}"
+# The CPU build of torch first, from PyTorch's CPU wheel index: an unpinned torch would pull a multi-GB CUDA
+# build. TORCH_INDEX names that index (or a mirror of it); TORCH_FROM replaces the whole choice (a wheel on disk).
+ARG TORCH_INDEX=""
+ARG TORCH_FROM=""
 # TORCH_FROM holds several options: it must split into words.
 # hadolint ignore=SC2086,DL3013
-RUN pip install torch==2.13.0 ${TORCH_FROM} && rm -rf /tmp/wheels
+RUN if [ -z "${TORCH_FROM}${TORCH_INDEX}" ]; then \
+        echo "give --build-arg TORCH_INDEX=URL (PyTorch's CPU wheel index) or TORCH_FROM='--find-links DIR'" >&2; \
+        exit 1; \
+    fi \
+    && pip install torch==2.13.0 ${TORCH_FROM:---index-url ${TORCH_INDEX}} && rm -rf /tmp/wheels
 COPY edgebench/ edgebench/
 COPY device_agent/ device_agent/
 RUN pip install -c requirements/constraints.txt ".[host,convert]" \

@@ -88,7 +88,8 @@ mkdir -p "$CACHE"
 BASE_AMD64=${DOCKER_BASE:-$(bash "$HERE/debian_base.sh" amd64)}
 CONTEXT=$(stage_context)
 TORCH_FROM=$(if ls "$CONTEXT/docker/wheels/"*.whl > /dev/null 2>&1; then echo "--find-links /tmp/wheels";
-             else echo "--index-url https://download.pytorch.org/whl/cpu"; fi)
+             elif [[ -n "${TORCH_INDEX:-}" ]]; then echo "--index-url $TORCH_INDEX";
+             else die "no torch CPU wheel in docker/wheels/: put one there or set TORCH_INDEX to PyTorch's CPU wheel index"; fi)
 build edgebench-host host.Dockerfile linux/amd64 "$BASE_AMD64" --build-arg "TORCH_FROM=$TORCH_FROM"
 build edgebench-agent agent.Dockerfile linux/amd64 "$BASE_AMD64"
 

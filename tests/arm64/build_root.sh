@@ -57,17 +57,19 @@ if [[ ! -f "$VENV_STAMP" ]]; then
     chmod 644 "$ROOT/etc/ssl/host-ca.crt"
     cp /etc/resolv.conf "$ROOT/etc/resolv.conf" 2>/dev/null || true
     INDEX=$(host_index_url)
-    say "$SUITE: venv in ~pi/agent-venv with $AGENT_PACKAGES from $INDEX"
+    INDEX_ARGS=()
+    [[ -n "$INDEX" ]] && INDEX_ARGS=(--index-url "$INDEX")
+    say "$SUITE: venv in ~pi/agent-venv with $AGENT_PACKAGES from ${INDEX:-PyPI, pip default}"
     as_pi() { chroot --userspec=pi:pi "$ROOT" env -i PATH=/usr/bin:/bin HOME=/home/pi "$@"; }
     PIP=(/home/pi/agent-venv/bin/python -m pip --isolated --disable-pip-version-check
          --cert /etc/ssl/host-ca.crt)
     rm -rf "$ROOT/home/pi/agent-venv"
     as_pi python3 -m venv /home/pi/agent-venv
     # Debian's venv pip is old (20.3 on bullseye); a Pi user's first step is the same upgrade.
-    as_pi "${PIP[@]}" install --index-url "$INDEX" -q --no-cache-dir --upgrade pip > "$CACHE/pip.log" 2>&1 \
+    as_pi "${PIP[@]}" install "${INDEX_ARGS[@]}" -q --no-cache-dir --upgrade pip > "$CACHE/pip.log" 2>&1 \
         || { tail -20 "$CACHE/pip.log" >&2; die "$SUITE: pip upgrade failed (log: $CACHE/pip.log)"; }
     # shellcheck disable=SC2086
-    as_pi "${PIP[@]}" install --index-url "$INDEX" --no-cache-dir --only-binary=:all: $AGENT_PACKAGES >> "$CACHE/pip.log" 2>&1 \
+    as_pi "${PIP[@]}" install "${INDEX_ARGS[@]}" --no-cache-dir --only-binary=:all: $AGENT_PACKAGES >> "$CACHE/pip.log" 2>&1 \
         || { tail -20 "$CACHE/pip.log" >&2; die "$SUITE: pip install failed (log: $CACHE/pip.log)"; }
     as_pi /home/pi/agent-venv/bin/python -c 'import platform, sys; print("python", platform.python_version())' \
         > "$CACHE/versions.txt"

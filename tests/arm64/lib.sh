@@ -28,7 +28,7 @@ ensure_host_tools() {
     fi
 }
 
-# The Debian mirror this machine's apt uses (deb822 or one-line sources), else deb.debian.org.
+# The Debian mirror this machine's apt uses (deb822 or one-line sources), or ARM64_MIRROR.
 debian_mirror() {
     local uri=""
     if [[ -f /etc/apt/sources.list.d/debian.sources ]]; then
@@ -38,7 +38,8 @@ debian_mirror() {
         uri=$(awk '$1 == "deb" && $0 !~ /security/ {for (i = 2; i <= NF; i++) if ($i ~ /^(http|https|ftp):/) {print $i; exit}}' \
             /etc/apt/sources.list)
     fi
-    echo "${ARM64_MIRROR:-${uri:-http://deb.debian.org/debian}}"
+    [[ -n "${ARM64_MIRROR:-$uri}" ]] || die "no Debian mirror in apt's sources: set ARM64_MIRROR to one"
+    echo "${ARM64_MIRROR:-$uri}"
 }
 
 host_ca_bundle() {
@@ -55,7 +56,7 @@ host_index_url() {
     if [[ -z "$url" ]] && command -v pip3 > /dev/null; then
         url=$(pip3 config get global.index-url 2> /dev/null || true)
     fi
-    [[ "$url" == http* ]] || url=https://pypi.org/simple
+    [[ "$url" == http* ]] || url=""  # none configured: pip's own default index (PyPI)
     echo "$url"
 }
 
