@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,18 @@ def bundle(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def postgres():
     yield from postgres_cluster()
+
+
+@contextmanager
+def _server_and_agent(tmp_path: Path, device: str):
+    """A real server in tmp_path/data and one agent named `device`, both stopped however the test ends."""
+    server = Server(tmp_path / "data", tmp_path / "cwd").start()
+    agent = start_agent(server, tmp_path / "a", device)
+    try:
+        yield server, agent
+    finally:
+        stop_agent(agent)
+        server.stop()
 
 
 def _finished(client, job_id: int, timeout: float = 120) -> dict:
@@ -133,23 +146,16 @@ def test_cancel_stops_the_run_and_the_agent_goes_on(bundle, tmp_path):
 
 
 def test_max_duration_fails_the_job(bundle, tmp_path):
-    server = Server(tmp_path / "data", tmp_path / "cwd").start()
-    agent = start_agent(server, tmp_path / "a", "slow-pi")
-    try:
+    with _server_and_agent(tmp_path, "slow-pi") as (server, agent):
         with server.client(server.admin) as admin:
             job = submit_bundle(admin, bundle, device="slow-pi", args=["--min-seconds", "60", "--rounds", "1"],
                                 max_duration=4)
             done = _finished(admin, job["id"])
         assert (done["state"], "maximum duration of 4 s" in done["reason"]) == ("failed", True)
-    finally:
-        stop_agent(agent)
-        server.stop()
 
 
 def test_bench_command_line_end_to_end(bundle, tmp_path):
-    server = Server(tmp_path / "data", tmp_path / "cwd").start()
-    agent = start_agent(server, tmp_path / "a", "cli-pi")
-    try:
+    with _server_and_agent(tmp_path, "cli-pi") as (server, agent):
         env = {**os.environ, "EDGEBENCH_SERVER": server.url, "EDGEBENCH_TOKEN": server.token("submit"),
                "PYTHONPATH": str(ROOT)}
         command = [sys.executable, "-m", "edgebench", "bench", str(bundle), "--device", "fleet:cli-pi", "--results",
@@ -169,9 +175,6 @@ def test_bench_command_line_end_to_end(bundle, tmp_path):
                                text=True, env={**env, "EDGEBENCH_TOKEN": "ebs_000000000000_" + "x" * 43}, timeout=60)
         assert wrong.returncode == 1 and wrong.stderr.startswith("error: the fleet server refused") \
             and "Traceback" not in wrong.stderr
-    finally:
-        stop_agent(agent)
-        server.stop()
 
 
 def _browser():
@@ -224,9 +227,7 @@ def test_pages_in_chromium(bundle, tmp_path):
 
 
 def test_stopped_agent_gives_its_job_back(bundle, tmp_path):
-    server = Server(tmp_path / "data", tmp_path / "cwd").start()
-    agent = start_agent(server, tmp_path / "a", "stopped-pi")
-    try:
+    with _server_and_agent(tmp_path, "stopped-pi") as (server, agent):
         with server.client(server.admin) as admin:
             job = submit_bundle(admin, bundle, device="stopped-pi", args=["--min-seconds", "60", "--rounds", "1"])
             wait_for(lambda: job_state(admin, job["id"])["state"] == "running", 30, "the run")
@@ -235,6 +236,3 @@ def test_stopped_agent_gives_its_job_back(bundle, tmp_path):
         assert (back["state"], back["reason"]) == ("queued", "back in the queue after attempt 1: the device gave it "
                                                              "back: the agent was stopped")
         assert not list((tmp_path / "a" / "cache" / "work").iterdir())  # nothing half-way left on the device
-    finally:
-        stop_agent(agent)
-        server.stop()
