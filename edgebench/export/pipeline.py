@@ -29,7 +29,8 @@ from edgebench.export.diagnose import first_divergence
 from edgebench.export.gate import judge
 from edgebench.export.int8.export_plan import int8_plan as plan_int8
 from edgebench.export.layers import layer_map
-from edgebench.export.manifest import MANIFEST_FILE, MANIFEST_KIND, MANIFEST_VERSION, file_facts, is_bundle, validate
+from edgebench.export.manifest import (MANIFEST_FILE, MANIFEST_KIND, MANIFEST_VERSION, file_facts, is_bundle,
+                                        resolve_facts, validate)
 from edgebench.export.onnx_float import export_onnx
 from edgebench.export.onnx_input import load_model, prepare_onnx, run_error
 from edgebench.export.probes import build_probes
@@ -155,7 +156,7 @@ def _produce(context: ExportContext, writer, fmt: Format, precision: Precision, 
     verdict = judge(precision, check, context.spec.gate, trained=context.source.trained)
     entry = {
         "name": f"{fmt.value}-{precision.value}", "format": fmt.value, "precision": precision.value,
-        **file_facts(path), "input": written.input, "output": written.output, "quantization": written.quantization,
+        **file_facts(path, defer_gzip=True), "input": written.input, "output": written.output, "quantization": written.quantization,
         "check": check.as_dict(), "gate": verdict.as_dict(), "export_seconds": round(seconds, 2),
     }
     if FORMATS[fmt].graph == "onnx":
@@ -321,6 +322,7 @@ def _manifest(context: ExportContext, work: Path, artifacts: List[Dict], rejecte
     source, spec = context.source, context.spec
     stats = None
     if context.module is not None:
+    resolve_facts(artifacts + rejected)  # sizes compressed on a worker thread while the export went on
         stats = model_stats(context.module, (1, context.preprocess.channels, *context.preprocess.input_size)).as_dict()
     return {
         "schema_version": MANIFEST_VERSION,
