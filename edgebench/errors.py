@@ -55,6 +55,11 @@ class MissingDependencyError(BadInputError):
         super().__init__(f"{module} is not installed: pip install 'edgebench[{extra}]'")
 
 
+class WriteError(EdgebenchError):
+    """An output could not be written (a full disk, a read-only or forbidden folder). Every later step would fail
+    the same way, so code that lets one candidate or artifact fail and goes on lets this one through."""
+
+
 class RefusedArtifactError(EdgebenchError):
     """The bundle was written, but some requested artifact failed its parity gate or could not be converted.
     `bundle` is the written bundle (an `edgebench.Bundle`), its `rejected` entries say why."""

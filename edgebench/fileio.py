@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterator, Optional, Union
 from device_agent import fileio as shared
 from device_agent.errors import AgentError
 from device_agent.fileio import WRITE_ERRNOS, sha256_file
-from edgebench.errors import EdgebenchError
+from edgebench.errors import EdgebenchError, WriteError
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -87,13 +87,26 @@ def describe_os_error(exc: OSError, path: Optional[PathLike] = None) -> str:
 
 @contextlib.contextmanager
 def os_errors_named(path: PathLike) -> Iterator[None]:
-    """Turn a write failure (full disk, read-only or forbidden folder) into one EdgebenchError naming `path`."""
+    """Turn a write failure (full disk, read-only or forbidden folder) into one WriteError naming `path`."""
     try:
         yield
     except OSError as exc:
         if exc.errno in WRITE_ERRNOS:
-            raise EdgebenchError(describe_os_error(exc, path)) from None
+            raise WriteError(describe_os_error(exc, path)) from None
         raise
+
+
+def raise_if_write_error(exc: BaseException, path: Optional[PathLike] = None) -> None:
+    """Re-raise `exc` as a WriteError when it is one, or an OSError of a failed write is among its causes (a
+    converter or exporter that wraps the full disk in its own exception type); otherwise do nothing."""
+    if isinstance(exc, WriteError):
+        raise exc
+    seen = 0
+    cause: Optional[BaseException] = exc
+    while cause is not None and seen < 16:
+        if isinstance(cause, OSError) and cause.errno in WRITE_ERRNOS:
+            raise WriteError(describe_os_error(cause, path if cause.filename is None else None)) from None
+        cause, seen = cause.__cause__ or cause.__context__, seen + 1
 
 
 @contextlib.contextmanager
@@ -101,6 +114,8 @@ def host_errors() -> Iterator[None]:
     """The shared file layer's AgentError, as the host's one-line EdgebenchError."""
     try:
         yield
+    except shared.WriteError as exc:  # the file system refused a write: said as such, and it stops the command
+        raise WriteError(str(exc)) from None
     except AgentError as exc:
         raise EdgebenchError(str(exc)) from None
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Tuple
 
 from edgebench.errors import EdgebenchError
+from edgebench.fileio import raise_if_write_error
 
 INPUT_NAME = "input"
 OUTPUT_NAME = "logits"
@@ -42,6 +43,7 @@ def export_onnx(module, input_shape: Tuple[int, ...], path: Path, opset: int = 1
             torch.onnx.export(module, (example,), str(path), dynamo=True, opset_version=opset, external_data=False,
                               dynamic_shapes=({0: batch},), input_names=[INPUT_NAME], output_names=[OUTPUT_NAME])
     except Exception as exc:  # the exporter raises many types; the first line says what failed
+        raise_if_write_error(exc, path)  # a full disk is said as such, and stops the command
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise EdgebenchError(f"ONNX export failed: {first[:300]}") from None
     strip_debug_info(path)

@@ -39,7 +39,7 @@ from edgebench.export.spec import FORMATS, ExportSpec, Format, Precision, check_
 from edgebench.export.verify import onnx_logits, torch_logits
 from edgebench.export.watchdog import stage_limit
 from edgebench.export.writers import open_writer
-from edgebench.fileio import atomic_dir, check_replaceable, sha256_file, write_json
+from edgebench.fileio import atomic_dir, check_replaceable, raise_if_write_error, sha256_file, write_json
 from edgebench.models import create_model, model_entry
 from edgebench.models.stats import model_stats
 from edgebench.progress import Progress, through
@@ -112,6 +112,7 @@ def _produce_format(context: ExportContext, fmt: Format, work: Path, artifacts: 
             writer = open_writer(fmt, context, work, log)
     except Exception as exc:  # a converter that fails costs its own format, never the bundle
         for precision in precisions:
+        raise_if_write_error(exc)  # ... but a full disk stops the export
             rejected.append(_rejection(fmt, precision, _reason(exc)))
         log(f"  {fmt.value}: {_reason(exc)}")
         return
@@ -145,6 +146,7 @@ def _produce(context: ExportContext, writer, fmt: Format, precision: Precision, 
             check = context.check(writer.logits(path, context.eval_inputs))
     except Exception as exc:  # converters and runtimes raise many types: each costs this artifact only
         if path == context.fp32_onnx:
+        raise_if_write_error(exc, path)  # ... but a full disk stops the export
             raise
         if path.exists():
             path.unlink()
