@@ -111,8 +111,8 @@ def _produce_format(context: ExportContext, fmt: Format, work: Path, artifacts: 
                 progress.stage(f"{fmt.value}: converter (onnx2tf)" if fmt == Format.TFLITE else f"{fmt.value}: setup"):
             writer = open_writer(fmt, context, work, log)
     except Exception as exc:  # a converter that fails costs its own format, never the bundle
-        for precision in precisions:
         raise_if_write_error(exc)  # ... but a full disk stops the export
+        for precision in precisions:
             rejected.append(_rejection(fmt, precision, _reason(exc)))
         log(f"  {fmt.value}: {_reason(exc)}")
         return
@@ -145,8 +145,8 @@ def _produce(context: ExportContext, writer, fmt: Format, precision: Precision, 
         with progress.stage(f"gate on {len(context.eval_inputs)} eval images"):
             check = context.check(writer.logits(path, context.eval_inputs))
     except Exception as exc:  # converters and runtimes raise many types: each costs this artifact only
-        if path == context.fp32_onnx:
         raise_if_write_error(exc, path)  # ... but a full disk stops the export
+        if path == context.fp32_onnx:
             raise
         if path.exists():
             path.unlink()
@@ -158,7 +158,8 @@ def _produce(context: ExportContext, writer, fmt: Format, precision: Precision, 
     verdict = judge(precision, check, context.spec.gate, trained=context.source.trained)
     entry = {
         "name": f"{fmt.value}-{precision.value}", "format": fmt.value, "precision": precision.value,
-        **file_facts(path, defer_gzip=True), "input": written.input, "output": written.output, "quantization": written.quantization,
+        **file_facts(path, defer_gzip=True), "input": written.input, "output": written.output,
+        "quantization": written.quantization,
         "check": check.as_dict(), "gate": verdict.as_dict(), "export_seconds": round(seconds, 2),
     }
     if FORMATS[fmt].graph == "onnx":
@@ -323,8 +324,8 @@ def _manifest(context: ExportContext, work: Path, artifacts: List[Dict], rejecte
               seconds: float) -> Dict:
     source, spec = context.source, context.spec
     stats = None
-    if context.module is not None:
     resolve_facts(artifacts + rejected)  # sizes compressed on a worker thread while the export went on
+    if context.module is not None:
         stats = model_stats(context.module, (1, context.preprocess.channels, *context.preprocess.input_size)).as_dict()
     return {
         "schema_version": MANIFEST_VERSION,

@@ -252,10 +252,7 @@ def tflite_logits(path: Path, inputs_nchw: np.ndarray, layout: Layout, threads: 
     backend = TfliteBackend()
     with native_output_silenced():
         backend.load(str(path), threads or os.cpu_count() or 1)
-    outputs = []
-    for i in range(len(inputs)):
-        outputs.append(backend.finish(backend.invoke(backend.prepare(np.ascontiguousarray(inputs[i:i + 1])))))
-        if advance is not None:
-            advance(1)
+    outputs = [backend.finish(backend.invoke(backend.prepare(np.ascontiguousarray(inputs[i:i + 1]))))
+               for i in range(len(inputs))]
     backend.close()
     return np.concatenate(outputs)
