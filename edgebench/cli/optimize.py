@@ -5,13 +5,14 @@ from pathlib import Path
 
 import click
 
-from edgebench.cli.options import (FRACTION, INPUT_SIZE, MAX_DROP, POSITIVE_FLOAT, POSITIVE_INT, THREADS, comma_list,
-                                   data_option, executor_option, out_option)
+from edgebench.cli.options import (FRACTION, INPUT_SIZE, MAX_DROP, NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT,
+                                   SEED, THREADS, comma_list, data_option, executor_option, out_option)
 from edgebench import progress as progress_module
 from edgebench.errors import EdgebenchError
 from edgebench.export.spec import default_formats
 from edgebench.optimize.host import ModelInput
 from edgebench.optimize.run import OptimizeSpec, parse_budget, run_optimize
+from edgebench.optimize.sources import DEFAULT_FINE_TUNE_EPOCHS, parse_prune, resolve_variants
 from edgebench.optimize.space import PRECISIONS, Space
 
 SWITCHES = {"on": True, "off": False}
@@ -60,13 +61,25 @@ def _budget(ctx, param, value):
 @click.option("--std", type=comma_list(POSITIVE_FLOAT), help="per-channel std in [0,1] units")
 @click.option("--eval-size", type=POSITIVE_INT, default=500, show_default=True, help="labelled images bundled")
 @click.option("--calibration-size", type=POSITIVE_INT, default=256, show_default=True)
+@click.option("--prune", "prune_spec", metavar="channel:R[,R...]",
+              help="also search MODEL pruned structurally at each channel ratio, e.g. channel:0.25,0.5 (needs "
+                   "--checkpoint and --data); drops are measured from the unpruned model")
+@click.option("--fine-tune-epochs", type=NON_NEGATIVE_INT, default=DEFAULT_FINE_TUNE_EPOCHS, show_default=True,
+              help="fine-tuning epochs after each --prune step (0: none)")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="seed of the pruning's fine-tuning")
+@click.option("--variants", metavar="SELECTION", help="the study's variants to search, e.g. 6-14 or 6,10,13 (with "
+              "--variants-from; default there: every finished variant)")
+@click.option("--variants-from", type=click.Path(file_okay=False), metavar="FOLDER",
+              help="an `edgebench ablation` folder whose checkpoints are the sources; MODEL is then its "
+                   "architecture (the baseline is the reference) or one of its variants")
 @out_option("folder for the answer, the caches and the journal (default: optimize/MODEL)")
 @executor_option("where the host exports run: local (here, one at a time), process:N (N worker processes), "
                  "ray or ray:ADDRESS")
 @click.option("--quiet", is_flag=True, help="plain progress lines, no bars")
 def command(model, target, devices_file, max_drop, objective, device_budget, stop, formats, precisions, threads,
             xnnpack, graph_optimization, checkpoint, data, input_size, channels, mean, std, eval_size,
-            calibration_size, out, executor, quiet) -> None:
+            calibration_size, prune_spec, fine_tune_epochs, seed, variants, variants_from, out, executor,
+            quiet) -> None:
     """Find the fastest (or smallest) artifact of MODEL within an accuracy budget, and prove it on the device:
     host exports and accuracy first, then device screening, a settings sweep on the few best and a long
     confirmation. Prints one answer line; the why is in OUT/optimize.html."""
@@ -81,9 +94,11 @@ def command(model, target, devices_file, max_drop, objective, device_budget, sto
                         channels=int(channels) if channels else None, mean=mean, std=std, eval_size=eval_size,
                         calibration_size=calibration_size)
     name = Path(model).stem if model.endswith(".onnx") else model.replace(":", "_").replace("/", "_")
+    prune, study = _axes(model, prune_spec, fine_tune_epochs, seed, variants, variants_from)
     spec = OptimizeSpec(source=source, device=target, devices_file=devices_file, max_drop=max_drop,
                         objective=objective, budget_s=device_budget, stop_first=stop == "first", space=space,
-                        out=Path(out) if out else Path("optimize") / name, executor=executor)
+                        out=Path(out) if out else Path("optimize") / name, executor=executor, prune=prune,
+                        variants=study)
     outcome = run_optimize(spec, progress_module.for_cli(quiet=quiet))
     click.echo(outcome.answer_line)
     if outcome.interrupted is not None:
@@ -91,3 +106,22 @@ def command(model, target, devices_file, max_drop, objective, device_budget, sto
     if outcome.report["stopped"]:
 
         raise EdgebenchError(f"{outcome.report['stopped']} (the report and the best so far are in {spec.out})")
+
+
+def _axes(model: str, prune_spec, fine_tune_epochs: int, seed: int, variants, variants_from):
+    """The optional axes, checked before any work: (PruneAxis or None, VariantsAxis or None)."""
+    ctx = click.get_current_context()
+    given = {name for name in ("fine_tune_epochs", "seed")
+             if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT}
+    if prune_spec is None and given:
+        flag = "--" + sorted(given)[0].replace("_", "-")
+        raise click.UsageError(f"{flag} goes with --prune: give --prune channel:R[,R...] too", ctx=ctx)
+    if variants is not None and variants_from is None:
+        raise click.UsageError("--variants needs --variants-from: the `edgebench ablation` folder that holds the "
+                               "variants' checkpoints", ctx=ctx)
+    prune = parse_prune(prune_spec, fine_tune_epochs=fine_tune_epochs, seed=seed) if prune_spec is not None else None
+    if prune is not None and variants_from is not None:
+        raise click.UsageError("--prune and --variants do not go together: search MODEL's pruned copies, or the "
+                               "study's variants", ctx=ctx)
+    study = resolve_variants(model, variants, Path(variants_from)) if variants_from is not None else None
+    return prune, study

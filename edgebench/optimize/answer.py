@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from edgebench.fileio import write_json, write_text
-from edgebench.optimize import plots
+from edgebench.optimize import plots, study
 from edgebench.optimize.bundles import winner_bundle
 from edgebench.optimize.search import REASONS
 from edgebench.report.writers import html_figure, html_table, markdown_table, with_notes
@@ -23,10 +23,12 @@ NOT_REJECTED = ("winner", "accepted", "indistinguishable")
 
 
 def write_outputs(*, spec, journal, entries: Dict[str, Dict], sources: Dict[str, Dict], decision, ledger,
-                  fingerprint: Dict, stopped: Optional[str], stages: List[Dict], wall_s: float) -> Dict:
+                  fingerprint: Dict, stopped: Optional[str], stages: List[Dict], wall_s: float,
+                  source_rows: Optional[List[Dict]] = None) -> Dict:
+    """`sources`: where each kept artifact lies; `source_rows`: the models the candidates were made from."""
     out = journal.folder
     report = build_report(spec=spec, entries=entries, decision=decision, ledger=ledger, fingerprint=fingerprint,
-                          stopped=stopped, stages=stages, wall_s=wall_s)
+                          stopped=stopped, stages=stages, wall_s=wall_s, source_rows=source_rows)
     validate_report(report)
     if decision.winner is not None and decision.winner in sources:
         winner_bundle(out / "winner", decision.winner, sources[decision.winner],
@@ -41,7 +43,8 @@ def write_outputs(*, spec, journal, entries: Dict[str, Dict], sources: Dict[str,
     return report
 
 
-def build_report(*, spec, entries, decision, ledger, fingerprint, stopped, stages, wall_s) -> Dict:
+def build_report(*, spec, entries, decision, ledger, fingerprint, stopped, stages, wall_s,
+                 source_rows: Optional[List[Dict]] = None) -> Dict:
     counts = Counter(entry["reason"] for entry in entries.values())
     report = {
         "kind": REPORT_KIND, "schema_version": REPORT_VERSION, "model": spec.source.model, "device": spec.device,
@@ -55,7 +58,9 @@ def build_report(*, spec, entries, decision, ledger, fingerprint, stopped, stage
                      "note": decision.note},
         "counts": {reason: counts.get(reason, 0) for reason in REASONS},
         "candidates": list(entries.values()), "stages": stages, "wall_s": round(wall_s, 2),
+        "sources": list(source_rows or []),
     }
+    report["study"] = study.rows(report) if len(report["sources"]) > 1 else []
     report["answer"] = answer_line(report, spec.out)
     return report
 
@@ -123,6 +128,9 @@ def markdown(report: Dict) -> str:
              f"{seconds['spent']:.1f} of {seconds['budget']:.0f} ({seconds['cached_measurements']} measurement(s) "
              "from the cache).", ""]
     lines += markdown_table(HEADERS, (_row(e) for e in report["candidates"]))
+    if report.get("study"):
+        headers, rows = study.cells(report["study"])
+        lines += ["", f"## {study.title(report)}", "", study.NOTE, ""] + markdown_table(headers, rows)
     lines += ["", "## Device seconds per stage", ""]
     lines += markdown_table(("stage", "device s"), ([k, f"{v:.1f}"] for k, v in seconds["by_stage"].items()))
     notes = [report["decision"]["note"], f"stopped: {report['stopped']}" if report["stopped"] else ""]
@@ -139,6 +147,13 @@ def html_page(report: Dict) -> str:
     for caption, png in figures:
         if png is not None:
             parts.append(html_figure(png, caption, caption))
+    if report.get("study"):
+        headers, rows = study.cells(report["study"])
+        parts += [f"<h2>{html.escape(study.title(report))}</h2>", f"<p>{html.escape(study.NOTE)}</p>",
+                  html_table(headers, rows, table_id="study", css_class="study")]
+        png = study.plot(report["study"])
+        if png is not None:
+            parts.append(html_figure(png, "sources", "each source's best artifact: accuracy against latency"))
     groups = Counter(e["reason"] for e in report["candidates"])
     for reason in REASONS:
         if groups.get(reason):

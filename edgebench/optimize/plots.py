@@ -28,6 +28,15 @@ def _png(fig) -> bytes:
     return buffer.getvalue()
 
 
+def pyplot():
+    """matplotlib's pyplot on the Agg backend (for the other figures of the answer)."""
+    return _pyplot()
+
+
+def png(fig) -> bytes:
+    return _png(fig)
+
+
 def device_latency(entry: Dict) -> Optional[float]:
     """The candidate's latest device median (confirmation, else sweep, else screening)."""
     device = entry.get("device") or {}

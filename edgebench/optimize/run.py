@@ -11,20 +11,20 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Optional, Tuple
+from typing import Dict, List, Optional
 
 from edgebench.devices.measure import open_device
-from edgebench.errors import EdgebenchError
-from edgebench.executor import make_executor
+from edgebench.errors import BadOptionError, EdgebenchError
 from edgebench.fileio import Terminated
 from edgebench.optimize.answer import write_outputs
 from edgebench.optimize.bundles import candidates_bundle
-from edgebench.optimize.host import (ExportOutcome, ExportTask, ModelInput, export_group, group_entries,
-                                     host_accuracy)
+from edgebench.optimize.host import ModelInput
+from edgebench.optimize.hoststage import host_stage
 from edgebench.optimize.journal import Journal
 from edgebench.optimize.ledger import Ledger
 from edgebench.optimize.search import Decision, Search, SearchSpec
-from edgebench.optimize.space import OBJECTIVES, Space, export_groups
+from edgebench.optimize.sources import PruneAxis, Source, VariantsAxis, plan_sources
+from edgebench.optimize.space import OBJECTIVES, Space
 
 DEFAULT_BUDGET_S = 1800.0
 
@@ -41,6 +41,8 @@ class OptimizeSpec:
     space: Space = field(default_factory=Space)
     out: Path = Path("optimize")
     executor: str = "local"  # where the host exports run: local, process:N, ray[:ADDRESS]
+    prune: Optional[PruneAxis] = None  # --prune: MODEL's channel-pruned copies are sources too
+    variants: Optional[VariantsAxis] = None  # --variants: the study's variants are the sources
 
     def __post_init__(self):
         if not (isinstance(self.max_drop, (int, float)) and math.isfinite(self.max_drop) and self.max_drop >= 0):
@@ -50,11 +52,40 @@ class OptimizeSpec:
             raise EdgebenchError(f"--device-budget {self.budget_s:g} s is out of range: give 0 or more, e.g. 30m")
         if self.objective not in OBJECTIVES:
             raise EdgebenchError(f"unknown objective '{self.objective}': choose from {', '.join(OBJECTIVES)}")
+        self._check_axes()
+
+    def _check_axes(self) -> None:
+        if self.prune is not None and self.variants is not None:
+            raise BadOptionError("--prune and --variants do not go together: search MODEL's pruned copies, or the "
+                                 "study's variants")
+        if self.prune is not None and not self.source.data:
+            raise BadOptionError("--prune needs --data: the data set the pruned models are fine-tuned on and "
+                                 "measured with (e.g. --data digits)")
+        if self.prune is not None and not self.source.checkpoint:
+            raise BadOptionError(f"--prune needs --checkpoint: a trained checkpoint of {self.source.model} to prune")
+        if self.variants is not None and self.source.checkpoint:
+            raise BadOptionError("--checkpoint does not go with --variants: each variant's checkpoint comes from "
+                                 "--variants-from")
+
+    @property
+    def label(self) -> str:
+        """MODEL as the tables name it."""
+        model = self.source.model
+        return Path(model).stem if model.endswith(".onnx") else model
+
+    def sources(self) -> List[Source]:
+        """The models the candidates are made from, the reference first."""
+        return plan_sources(self.source, self.label, self.prune, self.variants)
 
     def identity(self) -> Dict:
         """What makes two runs the same run (the budget is not: a re-run may be given more device time)."""
-        return {"model": self.source.identity(), "device": self.device, "max_drop": self.max_drop,
-                "objective": self.objective, "stop_first": self.stop_first, "space": self.space.to_json()}
+        facts = {"model": self.source.identity(), "device": self.device, "max_drop": self.max_drop,
+                 "objective": self.objective, "stop_first": self.stop_first, "space": self.space.to_json()}
+        if self.prune is not None:  # only when asked: a journal from before these axes stays the same run
+            facts["prune"] = self.prune.to_json()
+        if self.variants is not None:
+            facts["variants"] = self.variants.to_json()
+        return facts
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -72,91 +103,12 @@ def run_optimize(spec: OptimizeSpec, progress) -> Outcome:
     journal = Journal.open(spec.out, spec.identity())
     started = time.perf_counter()
     with progress.stage("host"):
-        entries, sources = host_stage(spec, journal, progress)
-    return device_stages(spec, journal, device, fingerprint, entries, sources, progress, started)
-
-
-def host_stage(spec: OptimizeSpec, journal: "Journal", progress) -> Tuple[Dict[str, Dict], Dict[str, Dict]]:
-    """Every candidate's record after the host stage, and where each kept artifact lies."""
-    candidates = spec.space.candidates()
-    if spec.max_drop == 0:  # the mix would keep every layer in float: it is fp32
-        candidates = [c for c in candidates if c.precision != "int8-mix"]
-    groups = export_groups(candidates)
-    tasks = [ExportTask(source=spec.source, format=fmt, mixed=mixed, precisions=precisions,
-                        max_drop=spec.max_drop or None, cache=journal.exports) for fmt, mixed, precisions in groups]
-    outcomes = run_exports(tasks, spec.executor, progress)
-    entries, sources = {}, {}
-    for candidate in candidates:
-        outcome = outcomes[(candidate.format, candidate.precision == "int8-mix")]
-        entry = {"name": candidate.name, "format": candidate.format, "precision": candidate.precision,
-                 "is_reference": candidate.is_reference, "reason": None, "detail": "", "bytes": None,
-                 "sha256": None, "host": {}}
-        entries[candidate.name] = entry
-        if outcome.error is not None:
-            entry.update(reason="export-refused", detail=outcome.error)
-            continue
-        found = group_entries(outcome, candidate.format, [candidate.export_precision]).get(candidate.export_precision)
-        judge_host(entry, found, outcome, sources, spec.max_drop, entries)
-    if entries["onnx-fp32"]["reason"] is not None:
-        raise EdgebenchError(f"the fp32 ONNX reference could not be made: {entries['onnx-fp32']['detail']}")
-    return entries, sources
-
-
-def run_exports(tasks, executor: str, progress) -> Dict[Tuple[str, bool], ExportOutcome]:
-    """Each export task through the executor; a task that failed refuses its group's candidates."""
-    outcomes = {}
-    names = [f"{t.format}{'-mix' if t.mixed else ''}" for t in tasks]
-    with make_executor(executor) as running, progress.counter(total=len(tasks), desc="host exports") as advance:
-        for done in running.map(export_group, tasks, names=names, cpus=1):
-            task = tasks[done.index]
-            outcome = done.value if done.error is None else ExportOutcome(
-                folder=None, manifest=None, error=done.error, cached=False, seconds=done.seconds)
-            outcomes[(task.format, task.mixed)] = outcome
-            progress.note(f"export {done.name}: {'cached' if outcome.cached else outcome.error or 'written'}")
-            advance()
-    return outcomes
-
-
-def judge_host(entry: Dict, found: Optional[Dict], outcome, sources: Dict, max_drop: float,
-               entries: Dict[str, Dict]) -> None:
-    if found is None:
-        entry.update(reason="export-refused", detail="the export wrote no such artifact")
-        return
-    if not found["kept"]:
-        divergence = found.get("divergence") or {}
-        where = f" (first diverging layer: {divergence.get('node')})" if divergence.get("node") else ""
-        entry.update(reason="export-refused", detail=f"{found.get('reason', 'refused by the gate')}{where}")
-        return
-    accuracy, drop, measure = host_accuracy(found)
-    check = found.get("check") or {}
-    reference = 100.0 * check["reference_accuracy"] if check.get("reference_accuracy") is not None else None
-    entry.update(bytes=found["bytes"], sha256=found["sha256"], quantization=_mix_summary(found),
-                 host={"accuracy": accuracy, "reference_accuracy": reference, "drop_pp": drop, "measured_as": measure,
-                       "count": check.get("count"), "export_seconds": found.get("export_seconds"),
-                       "cached": outcome.cached})
-    sources[entry["name"]] = {"folder": str(outcome.folder), "artifact": found, "manifest": outcome.manifest}
-    twin = next((e for e in entries.values() if e is not entry and e.get("sha256") == found["sha256"]), None)
-    if twin is not None:
-        entry.update(reason="duplicate", detail=f"the same artifact as {twin['name']} (sha256 "
-                                                f"{found['sha256'][:12]}...)")
-    elif not entry["is_reference"] and drop is not None and drop > max_drop + 1e-9:
-        entry.update(reason="accuracy-drop", detail=f"-{drop:g} pp on the host ({measure}; budget {max_drop:g})")
-
-
-def _mix_summary(found: Dict) -> Optional[Dict]:
-    """How many layers the int8 artifact keeps in float, where the manifest says."""
-    quantization = found.get("quantization") or {}
-    mixed = quantization.get("mixed_precision") or {}
-    for value in (quantization, mixed.get("chosen") or {}, quantization.get("mixed") or {}):
-        if isinstance(value, dict) and "float_layers" in value:
-            layers = value["float_layers"]
-            count = len(layers) if isinstance(layers, list) else layers
-            return {"float_layers": count, "quantizable_layers": value.get("quantizable_layers")}
-    return None
+        entries, sources, rows = host_stage(spec, journal, progress)
+    return device_stages(spec, journal, device, fingerprint, entries, sources, progress, started, rows)
 
 
 def device_stages(spec: OptimizeSpec, journal, device, fingerprint: Dict, entries: Dict[str, Dict],
-                  sources: Dict[str, Dict], progress, started: float) -> Outcome:
+                  sources: Dict[str, Dict], progress, started: float, rows: Optional[List[Dict]] = None) -> Outcome:
     bundle = candidates_bundle(journal.folder / "candidates", entries, sources)
     count = next(iter(sources.values()))["manifest"]["eval"]["count"]
     ledger = Ledger(device=device, bundle=bundle, cache=journal.device_cache, budget_s=spec.budget_s,
@@ -178,7 +130,7 @@ def device_stages(spec: OptimizeSpec, journal, device, fingerprint: Dict, entrie
     search.close(stopped)
     report = write_outputs(spec=spec, journal=journal, entries=entries, sources=sources, decision=decision,
                            ledger=ledger, fingerprint=fingerprint, stopped=stopped,
-                           stages=progress.records(), wall_s=time.perf_counter() - started)
+                           stages=progress.records(), wall_s=time.perf_counter() - started, source_rows=rows)
     return Outcome(report=report, answer_line=report["answer"], interrupted=interrupted)
 
 

@@ -23,10 +23,12 @@ OBJECTIVES = ("latency", "size", "memory")
 class Candidate:
     format: str  # "onnx" or "tflite"
     precision: str  # one of PRECISIONS
+    source: str = ""  # the name prefix of a source other than MODEL itself (a pruned model, a study variant)
+    of_reference: bool = True  # made from the reference source (MODEL, or the study's baseline variant)
 
     @property
     def name(self) -> str:
-        return f"{self.format}-{self.precision}"
+        return f"{self.source}-{self.format}-{self.precision}" if self.source else f"{self.format}-{self.precision}"
 
     @property
     def export_precision(self) -> str:
@@ -34,8 +36,8 @@ class Candidate:
 
     @property
     def is_reference(self) -> bool:
-        """The fp32 ONNX: every other artifact is made from it and measured against it."""
-        return self.format == "onnx" and self.precision == "fp32"
+        """The reference source's fp32 ONNX: every other artifact is measured against it."""
+        return self.of_reference and self.format == "onnx" and self.precision == "fp32"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,13 +62,14 @@ class Space:
         if not self.threads or any(t < 1 for t in self.threads):
             raise EdgebenchError(f"--threads {','.join(map(str, self.threads))} is out of range: give 1 or more")
 
-    def candidates(self) -> List[Candidate]:
-        """Every format x precision the format supports; the fp32 ONNX reference always, first."""
-        found = [Candidate(format="onnx", precision="fp32")]
+    def candidates(self, source: str = "", of_reference: bool = True) -> List[Candidate]:
+        """Every format x precision the format supports; the fp32 ONNX always, first. `source` prefixes the names
+        of a source other than MODEL itself."""
+        found = [Candidate(format="onnx", precision="fp32", source=source, of_reference=of_reference)]
         for fmt in self.formats:
             supported = {p.value for p in FORMATS[Format(fmt)].precisions} | {MIX}
             for precision in self.precisions:
-                candidate = Candidate(format=fmt, precision=precision)
+                candidate = Candidate(format=fmt, precision=precision, source=source, of_reference=of_reference)
                 if precision in supported and candidate not in found:
                     found.append(candidate)
         return found
