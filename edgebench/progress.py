@@ -21,11 +21,14 @@ Rules:
   e.g. one per quantization trial). A stage that raises is recorded with `"failed": true` and re-raises.
 - `Progress(enabled=True, write=log)` sends every line through a caller's line printer (a `log` callable that
   already decides whether anything is shown) and draws no bars: the bridge for code that takes `log=`.
+- `echo` is the `log=` of work that prints its own lines while this reporter draws bars on the same stream.
 - `child(quiet=...)`/`disabled()` are the ways to hand a reporter to work that should print less; the stage
   list is the caller's (`stages`, `records()`), never a module global.
 """
 from __future__ import annotations
 
+import io
+import os
 import sys
 import threading
 import time
@@ -98,6 +101,12 @@ class Progress:
         """Print one line (indented under the open stage); nothing when disabled."""
         if self.enabled:
             self._write("  " * self._depth + message)
+
+    def echo(self, line: str) -> None:
+        """Print one line as given (no indent), without tearing an open bar; nothing when disabled: the `log=`
+        of work that prints its own lines while this reporter draws bars on the same stream."""
+        if self.enabled:
+            self._write(line)
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
@@ -177,6 +186,19 @@ def disabled() -> Progress:
 def through(log: Callable[[str], None]) -> Progress:
     """A reporter whose lines go through `log` (shown or not as `log` decides), without bars."""
     return Progress(enabled=True, write=log)
+
+
+def stdout_copy() -> TextIO:
+    """A stream on a duplicate of stdout's file descriptor, for a command's progress: TensorFlow's converter
+    runs with descriptors 1 and 2 parked in a temp file (`edgebench.export.tflite.quiet`), and a bar drawn
+    meanwhile (TFLite calibration) must still reach the console. stdout itself when it has no descriptor (a
+    test runner's capture)."""
+    try:
+        sys.stdout.flush()
+        return os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1, encoding=sys.stdout.encoding,
+                         errors="replace")
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return sys.stdout
 
 
 def for_cli(*, quiet: bool = False, stream: Optional[TextIO] = None) -> Progress:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from functools import partial
 from pathlib import Path
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Optional
 
 from edgebench.ablation.spec import AblationSpec
 from edgebench.ablation.table import AblationTable, build_table, csv_text, markdown, plot
@@ -15,6 +15,7 @@ from edgebench.errors import EdgebenchError
 from edgebench.executor import make_executor
 from edgebench.executor.display import follow
 from edgebench.fileio import os_errors_named, write_bytes, write_json, write_text
+from edgebench.progress import Progress, through
 
 # Recipe fields that may change between a run and its resumption without invalidating what is done.
 _FREE = {"device"}
@@ -71,10 +72,13 @@ def _first_difference(before: Dict, now: Dict) -> str:
 
 
 def run_ablation(spec: AblationSpec, out: Path, *, log: Callable[[str], None] = print,
-                 executor: str = "local") -> AblationTable:
+                 executor: str = "local", progress: Optional[Progress] = None) -> AblationTable:
     """Every variant not yet done is one task on `executor` ('local', 'process:N', 'ray[:ADDRESS]'); a
     variant that fails is named after the others finish. Each finished variant is one status line on `log`
-    (done, running, where, time left); each variant's own log is OUT/logs/NAME.log."""
+    (done, running, where, time left); each variant's own log is OUT/logs/NAME.log. This run's stages are
+    printed with their seconds through `progress` (default: as lines on `log`) and recorded in ablation.json's
+    `stage_times`; each variant's own (training, measuring, exporting) in its row's."""
+    progress = progress if progress is not None else through(log)
     out = Path(out)
     check_output_folder(out)
     with os_errors_named(out):
@@ -83,10 +87,14 @@ def run_ablation(spec: AblationSpec, out: Path, *, log: Callable[[str], None] = 
     done = _done_earlier(spec, out, log)
     todo = [name for name in spec.variants if name not in done]
     if todo:
-        done.update(_run_variants(spec, out, todo, executor, log))
+        with progress.stage(f"variants ({len(todo)} to train)"):
+            done.update(_run_variants(spec, out, todo, executor, log, progress))
     measured = [done[name] for name in spec.variants]
-    table = build_table(spec.arch, measured, spec.baseline_name, spec.max_drop)
-    _write_table(spec, out, table, measured)
+    with progress.stage("table and plots"):
+        table = build_table(spec.arch, measured, spec.baseline_name, spec.max_drop)
+        _write_table(spec, out, table, measured)
+    write_json(out / "ablation.json", {**table.as_dict(), "settings": _settings(spec),
+                                       "stage_times": progress.records()})
     return table
 
 
@@ -105,19 +113,21 @@ def _done_earlier(spec: AblationSpec, out: Path, log: Callable[[str], None]) -> 
 
 
 def _run_variants(spec: AblationSpec, out: Path, todo: List[str], executor: str,
-                  log: Callable[[str], None]) -> Dict[str, Dict]:
+                  log: Callable[[str], None], progress: Progress) -> Dict[str, Dict]:
     # Absolute paths: a worker on another node, or a Ray worker, does not start in this folder.
     data = str(Path(spec.data).absolute()) if spec.data and Path(spec.data).exists() else spec.data
     tasks = [VariantTask(name=name, out=str(out.absolute()), train=spec.train, data=data, export=spec.export)
              for name in todo]
     gpus = 1 if spec.train.device.startswith("cuda") else 0  # a whole GPU per variant
     rows, failed = {}, []
-    with make_executor(executor) as runner:
+    with make_executor(executor) as runner, progress.counter(total=len(todo), desc="variants", unit="variant") \
+            as advance:
         # In this process, the variant's log lines also reach the console as they come (today's behaviour).
         task_fn = partial(run_variant, echo=log) if runner.name == "local" else run_variant
         log(f"{len(todo)} variants to train on {runner.describe()}; logs in {out / 'logs'}")
         for outcome in follow(runner.map(task_fn, tasks, names=todo, cpus=1, gpus=gpus), total=len(todo),
                               slots=runner.slots, note=log, what="variant"):
+            advance()
             if outcome.ok:
                 rows[outcome.name] = outcome.value
             else:
@@ -142,5 +152,4 @@ def _write_table(spec: AblationSpec, out: Path, table: AblationTable, measured: 
             "FLOPs = fvcore (one multiply-add = one FLOP, BatchNorm counted).")
     write_text(out / "ablation.md", markdown(table, note))
     write_text(out / "ablation.csv", csv_text(table))
-    write_json(out / "ablation.json", {**table.as_dict(), "settings": _settings(spec)})
-    write_bytes(out / "ablation.png", plot(table))
+    write_bytes(out / "ablation.png", plot(table))  # ablation.json last, with the stage times

@@ -12,6 +12,7 @@ from edgebench.ablation.measure import export_int8, measure
 from edgebench.errors import EdgebenchError
 from edgebench.fileio import os_errors_named, write_json
 from edgebench.models import model_entry
+from edgebench.progress import through
 from edgebench.train.checkpoint import load_checkpoint
 from edgebench.train.pipeline import train_model
 from edgebench.train.recipe import AUTO_DEVICE, TrainSpec, resolve_device
@@ -60,6 +61,8 @@ def run_variant(task: VariantTask, *, echo: Optional[Callable[[str], None]] = No
 
 
 def _train_and_measure(task: VariantTask, out: Path, log: Callable[[str], None]) -> Dict:
+    """The variant's row, with its own `stage_times` (training, measuring, exporting), each printed on `log`."""
+    progress = through(log)
     train = task.train
     if train.device == AUTO_DEVICE:  # resolved where the task runs: the node's own CUDA, if any
         train = replace(train, device=resolve_device(AUTO_DEVICE, allow_auto=True))
@@ -70,8 +73,11 @@ def _train_and_measure(task: VariantTask, out: Path, log: Callable[[str], None])
         checkpoint = load_checkpoint(path)
         log(f"trained earlier: {path}")
     else:  # resumable: a rerun (Ctrl-C, a lost worker or node) continues after the last finished epoch
-        checkpoint = train_model(task.name, task.data, train, path, log=log, resumable=True)
-    row = measure(task.name, checkpoint, checkpoint.extra.get("train_seconds", 0.0))
+        with progress.stage("train"):
+            checkpoint = train_model(task.name, task.data, train, path, log=log, resumable=True)
+    with progress.stage("measure"):
+        row = measure(task.name, checkpoint, checkpoint.extra.get("train_seconds", 0.0))
     if task.export:
-        row.update(export_int8(task.name, path, out / "bundles" / task.name, task.data, log))
-    return row
+        with progress.stage("export (fp32 + int8 ONNX)"):
+            row.update(export_int8(task.name, path, out / "bundles" / task.name, task.data, log))
+    return {**row, "stage_times": progress.records()}

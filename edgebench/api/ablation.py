@@ -10,7 +10,7 @@ from edgebench.ablation import AblationSpec, run_ablation, select_variants
 from edgebench.ablation.spec import ARCHES
 from edgebench.ablation.table import columns, markdown
 from edgebench.api import rules
-from edgebench.api.progress import printer
+from edgebench.api.progress import reporting
 from edgebench.api.tables import html_table, text_table
 from edgebench.train.recipe import AUTO_DEVICE, SCHEDULES, TrainSpec, resolve_device
 
@@ -60,18 +60,19 @@ def ablation(arch: str, data: Any = None, *, variants: Optional[str] = None, epo
              max_drop: Optional[float] = None, export: bool = False, out=None, executor: str = "local",
              progress=False) -> Ablation:
     """`edgebench ablation`: train each chosen variant of `arch` ('1,4,6-14', names, or all) and write the
-    table (Markdown, CSV, JSON, plots) to `out` (default ablation/ARCH). Run it again to continue a sweep."""
+    table (Markdown, CSV, JSON, plots) to `out` (default ablation/ARCH). Run it again to continue a sweep.
+    `progress`: see `edgebench.api.progress`; the stage times are in OUT/ablation.json whatever it is."""
     spec = _spec(arch, data, variants, baseline, max_drop, export, executor,
                  dict(schedule=schedule, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=device,
                       limit=limit))
     folder = Path(out or f"ablation/{arch}")
-    log = printer(progress)
+    log, reporter = reporting(progress)
     if spec.train.device == "cpu" and epochs is None:
         log(f"note: {spec.train.epochs} epochs per variant on the CPU takes days for the large variants; "
             "epochs and limit make a smoke run")
     log(f"ablation of {arch}: {len(spec.variants)} variants on {spec.train.device}, {spec.train.epochs} epochs "
         f"each -> {folder}")
-    table = run_ablation(spec, folder, log=log, executor=rules.check_executor(executor))
+    table = run_ablation(spec, folder, log=log, executor=rules.check_executor(executor), progress=reporter)
     return Ablation(path=folder, arch=arch, baseline=table.baseline, rows=tuple(table.rows), max_drop=max_drop,
                     table=table)
 

@@ -8,7 +8,7 @@ from typing import Any, Optional, Sequence, Tuple, Union
 from edgebench.api import rules
 from edgebench.api.bundle import Bundle
 from edgebench.api.inputs import data_path, first_conv_channels, is_module, model_name, model_source
-from edgebench.api.progress import printer
+from edgebench.api.progress import reporting
 from edgebench.errors import BadOptionError, RefusedArtifactError
 from edgebench.export.pipeline import export_bundle
 from edgebench.export.spec import (CALIBRATION_METHODS, ExportSpec, Format, GateSpec, Layout, Precision, QuantSpec,
@@ -30,6 +30,8 @@ def export(model: Any, data: Any = None, *, precisions: Names = None, int8: bool
     `model`: a zoo name, an `.onnx` path, `package.module:function`, an `onnx.ModelProto` or a `torch.nn.Module`
     (give `input_size` when it does not take 32x32; its channels are read from its first convolution).
     `data`: a data set path or numpy arrays (see `edgebench.api.inputs`). The options are `edgebench export`'s.
+    `progress`: False (nothing printed), True, a line printer or an `edgebench.progress.Progress` (see
+    `edgebench.api.progress`); the manifest's `stage_times` are recorded whatever it is.
     Raises `RefusedArtifactError` (its `.bundle` is the written bundle) when an artifact failed its gate."""
     spec = export_spec(precisions=precisions, int8=int8, formats=formats, max_drop=max_drop,
                        tflite_layout=tflite_layout, calibration_size=calibration_size,
@@ -46,9 +48,10 @@ def export(model: Any, data: Any = None, *, precisions: Names = None, int8: bool
     std = _unit_floats(std, "std", rules.POSITIVE_FLOAT)
     chosen_name = model_name(model, name)
     target = Path(out or f"bundles/{chosen_name}")
+    log, reporter = reporting(progress)
     with model_source(model, chosen_name, input_size, channels) as source, data_path(data) as data_ref:
         export_bundle(source, target, spec, checkpoint=checkpoint, data=data_ref, input_size=input_size,
-                      channels=channels, mean=mean, std=std, overwrite=force, log=printer(progress))
+                      channels=channels, mean=mean, std=std, overwrite=force, log=log, progress=reporter)
     bundle = Bundle.load(target, verify=False)
     if bundle.rejected:
         raise RefusedArtifactError(f"{len(bundle.rejected)} artifact(s) failed the parity gate and were left out of "

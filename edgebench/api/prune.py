@@ -8,7 +8,7 @@ from typing import Any, Dict, Optional, Tuple
 
 from edgebench.api import rules
 from edgebench.api.inputs import data_path
-from edgebench.api.progress import printer
+from edgebench.api.progress import reporting
 from edgebench.api.tables import html_table, text_table
 from edgebench.errors import BadInputError
 from edgebench.fileio import check_replaceable
@@ -45,7 +45,8 @@ def prune(model: str, checkpoint, data: Any = None, *, method: Optional[str] = N
           seed: int = 0, out=None, force: bool = False, progress=False) -> PruneRun:
     """Prune `checkpoint` (of zoo model `model`; a path or a `Trained`) and fine-tune after each step; one
     checkpoint per iteration in `out` (default pruned/MODEL). Unset options take `PruneSpec`'s defaults (the
-    study's: unstructured, L1 importance, 20 % of the remaining weights per step, 10 steps)."""
+    study's: unstructured, L1 importance, 20 % of the remaining weights per step, 10 steps). `progress`: see
+    `edgebench.api.progress`; the stage times are in OUT/pruning.json whatever it is."""
     given = {"method": method, "importance": importance, "amount": amount, "iterations": iterations,
              "target": sparsity, "finetune_epochs": finetune_epochs, "lr": lr, "train_limit": limit,
              "seed": rules.SEED.check(seed, "seed")}
@@ -56,6 +57,7 @@ def prune(model: str, checkpoint, data: Any = None, *, method: Optional[str] = N
     held = load_checkpoint(checkpoint).model_name
     if held != model:
         raise BadInputError(f"checkpoint {checkpoint} holds '{held}', not '{model}'")
+    log, reporter = reporting(progress)
     with data_path(data) as data_ref:
-        rows = prune_checkpoint(checkpoint, data_ref, spec, target, log=printer(progress), overwrite=force)
+        rows = prune_checkpoint(checkpoint, data_ref, spec, target, log=log, overwrite=force, progress=reporter)
     return PruneRun(path=target, rows=tuple(rows))

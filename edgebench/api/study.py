@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
 from edgebench.api import rules
-from edgebench.api.progress import printer
+from edgebench.api.progress import reporting
 from edgebench.api.tables import html_table, text_table
 from edgebench.fileio import check_replaceable, is_edgebench_output
 from edgebench.prune.pipeline import read_summary
@@ -46,7 +46,8 @@ def prune_study(folder, *, out=None, threads: int = 1, min_seconds: float = 1.0,
                 executor: str = "local", progress=False) -> PruneStudy:
     """`edgebench prune-study`: export each iteration of the `prune` run in `folder` (a path or a `PruneRun`)
     to fp32 + int8 on `executor`, time it here one at a time, and write the table, CSV, JSON and plot to `out`
-    (default FOLDER/study; an earlier study there is updated)."""
+    (default FOLDER/study; an earlier study there is updated). `progress`: see `edgebench.api.progress`; the
+    stage times are in OUT/pruning-study.json whatever it is."""
     rules.THREADS.check(threads, "threads")
     rules.POSITIVE_FLOAT.check(min_seconds, "min_seconds")
     max_drop = rules.optional(rules.MAX_DROP, max_drop, "max_drop")
@@ -55,8 +56,9 @@ def prune_study(folder, *, out=None, threads: int = 1, min_seconds: float = 1.0,
     read_summary(folder)  # a missing or foreign summary is refused before anything is written
     target = Path(out or folder / "study")
     check_replaceable(target, overwrite=True, owned=_is_study)  # an earlier study is updated, other files never
+    log, reporter = reporting(progress)
     rows = run_study(folder, target, threads=threads, min_seconds=min_seconds, max_drop=max_drop,
-                     log=printer(progress), executor=executor)
+                     log=log, executor=executor, progress=reporter)
     answer = study_answer(rows, max_drop) if max_drop is not None else None
     return PruneStudy(path=target, rows=tuple(rows), max_drop=max_drop, answer=answer)
 

@@ -8,7 +8,7 @@ from typing import Any, Dict, Optional, Sequence, Union
 
 from edgebench.api import rules
 from edgebench.api.inputs import data_path
-from edgebench.api.progress import printer
+from edgebench.api.progress import reporting
 from edgebench.api.tables import html_table, text_table
 from edgebench.errors import BadOptionError
 from edgebench.models import model_entry
@@ -34,6 +34,11 @@ class Trained:
     @property
     def history(self):
         return self.checkpoint.history
+
+    @property
+    def stage_times(self):
+        """[{"stage": "training (30 epochs)", "seconds": 812.4}, ...]: what the run spent where."""
+        return list(self.checkpoint.extra.get("stage_times", []))
 
     def module(self):
         """The trained `torch.nn.Module`, in eval mode."""
@@ -61,7 +66,8 @@ def train(model: str, data: Any = None, *, epochs: Optional[int] = None, batch_s
           input_size: Optional[int] = None, channels: int = 3, out=None, progress=False) -> Trained:
     """Train zoo model `model` on `data` (a path or numpy arrays; default the embedded digits) and save the
     checkpoint to `out` (default checkpoints/MODEL.pt). Options and defaults are `edgebench train`'s; unset
-    `epochs`, `batch_size`, `lr`, `weight_decay` take the schedule's recipe."""
+    `epochs`, `batch_size`, `lr`, `weight_decay` take the schedule's recipe. `progress`: see
+    `edgebench.api.progress`; the stage times are in the checkpoint whatever it is (`Trained.stage_times`)."""
     spec = recipe(schedule=schedule, epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
                   augment=augment, seed=seed, device=device, limit=limit, schedules=SCHEDULES)
     rules.optional(rules.INPUT_SIZE, input_size, "input_size")
@@ -69,9 +75,10 @@ def train(model: str, data: Any = None, *, epochs: Optional[int] = None, batch_s
         raise BadOptionError(f"channels {channels!r} is not one of 1, 3")
     model_entry(model)  # an unknown name fails before any data is read
     target = Path(out or f"checkpoints/{model}.pt")
+    log, reporter = reporting(progress)
     with data_path(data) as data_ref:
         checkpoint = train_model(model, data_ref, spec, target, input_size=input_size, in_channels=channels,
-                                 log=printer(progress), show_progress=None if progress else False)
+                                 log=log, show_progress=False, progress=reporter)
     return Trained(path=target, checkpoint=checkpoint)
 
 

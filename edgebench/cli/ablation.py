@@ -6,7 +6,7 @@ import click
 
 from edgebench.ablation.spec import ARCHES
 from edgebench.api import ablation
-from edgebench.cli.options import data_option, executor_option, max_drop_option
+from edgebench.cli.options import data_option, executor_option, max_drop_option, quiet_option, reporter
 from edgebench.cli.train import recipe_options
 from edgebench.fileio import Terminated
 from edgebench.train.recipe import AUTO_DEVICE
@@ -27,14 +27,15 @@ from edgebench.train.recipe import AUTO_DEVICE
 @executor_option("where the variants train: local (here, one after another), process:N (N at once here), ray (a "
                  "local Ray cluster) or ray:ADDRESS (a running one: auto, ray://HOST:10001; a GPU per variant "
                  "with --device cuda)")
+@quiet_option()
 def command(arch, data, variants, epochs, batch_size, lr, schedule, limit, device, seed, baseline, max_drop, export,
-            out, executor) -> None:
+            out, executor, quiet) -> None:
     """Train each variant of ARCH with the study's recipe and write the ablation table (Markdown, CSV, JSON)
     with plots of accuracy against parameters and FLOPs. Run it again to continue an interrupted sweep."""
     try:
         table = ablation(arch, data, variants=variants, epochs=epochs, batch_size=batch_size, lr=lr,
                          schedule=schedule, limit=limit, device=device, seed=seed, baseline=baseline,
-                         max_drop=max_drop, export=export, out=out, executor=executor, progress=click.echo)
+                         max_drop=max_drop, export=export, out=out, executor=executor, progress=reporter(quiet))
     except (KeyboardInterrupt, Terminated) as exc:
         click.echo(f"{'terminated' if isinstance(exc, Terminated) else 'interrupted'}: finished variants are kept "
                    f"in {Path(out or f'ablation/{arch}')}; the same command continues the sweep", err=True)

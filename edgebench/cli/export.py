@@ -3,7 +3,8 @@ from __future__ import annotations
 import click
 
 from edgebench.cli.options import (FRACTION, INPUT_SIZE, NON_NEGATIVE_FLOAT, POSITIVE_FLOAT, POSITIVE_INT, comma_list,
-                                   data_option, force_option, max_drop_option, out_option, seed_option)
+                                   data_option, force_option, max_drop_option, out_option, quiet_option, reporter,
+                                   seed_option)
 from edgebench.export.spec import CALIBRATION_METHODS, Layout
 from edgebench.api import export
 
@@ -50,9 +51,10 @@ UNIT_FLOATS = comma_list(FRACTION)
 @click.option("--std", type=comma_list(POSITIVE_FLOAT), help="per-channel std in [0,1] units (default: fitted on "
               "the data)")
 @seed_option()
+@quiet_option()
 def command(model, int8, precisions, checkpoint, data, out, force, formats, tflite_layout, calibration_size,
             calibration_method, int8_config, fp32_tolerance, fp16_tolerance, min_float_agreement, min_int8_agreement,
-            max_int8_drop, max_drop, eval_size, input_size, channels, mean, std, seed) -> None:
+            max_int8_drop, max_drop, eval_size, input_size, channels, mean, std, seed, quiet) -> None:
     """Export MODEL (zoo name, path to an .onnx file, or package.module:function) to a verified bundle.
 
     Every artifact must pass the parity gate for its precision; one that fails is left out of the bundle,
@@ -68,4 +70,4 @@ def command(model, int8, precisions, checkpoint, data, out, force, formats, tfli
            fp16_tolerance=fp16_tolerance, min_float_agreement=min_float_agreement,
            min_int8_agreement=min_int8_agreement, max_int8_drop=max_int8_drop, eval_size=eval_size,
            input_size=input_size, channels=int(channels) if channels else None, mean=mean, std=std, seed=seed,
-           progress=click.echo)
+           progress=reporter(quiet))

@@ -3,7 +3,8 @@
 The rules themselves live in `edgebench.api.rules` (the Python API checks keyword arguments with the same
 ones): a bad value is refused by click (exit 2) with one line that names the option, the value and what is
 valid, before any work starts. A shared option is a decorator here (`data_option`, `out_option`,
-`force_option`, `max_drop_option`, `seed_option`, `threads_option`); a command states only its help text.
+`force_option`, `max_drop_option`, `seed_option`, `threads_option`, `quiet_option`); a command states only its
+help text.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from edgebench.api import rules
 from edgebench.errors import BadOptionError
 from edgebench.errors import EdgebenchError
 from edgebench.executor.spec import parse_executor
+from edgebench.progress import Progress, for_cli, stdout_copy
 
 
 class RuleType(click.ParamType):
@@ -115,6 +117,20 @@ def threads_option(help: str = "threads", *, sweep: bool = False, default: Optio
     """One thread count (>= 1), or with `sweep` a comma-separated list of them to measure each (1,2,4)."""
     kind = comma_list(THREADS) if sweep else THREADS
     return click.option("--threads", type=kind, default=default, show_default=default is not None, help=help)
+
+
+QUIET_HELP = "plain progress lines, no bars (also the case when stdout is not a terminal); every stage is still " \
+    "printed with its seconds"
+
+
+def quiet_option(help: str = QUIET_HELP):  # noqa: A002 (click's own keyword)
+    return click.option("--quiet", is_flag=True, help=help)
+
+
+def reporter(quiet: bool) -> Progress:
+    """The progress a command passes to the API: its lines, stage lines and bars on stdout (where its other
+    lines go); plain lines with `--quiet` or when stdout is not a terminal."""
+    return for_cli(quiet=quiet, stream=stdout_copy())
 
 
 class ExecutorType(click.ParamType):

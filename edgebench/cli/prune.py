@@ -5,8 +5,8 @@ import click
 from edgebench.api import prune, prune_study
 
 from edgebench.cli.options import (NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT, data_option, executor_option,
-                                   float_range, force_option, max_drop_option, out_option, seed_option,
-                                   threads_option)
+                                   float_range, force_option, max_drop_option, out_option, quiet_option, reporter,
+                                   seed_option, threads_option)
 from edgebench.prune.spec import IMPORTANCE_NAMES, METHODS, STUDY_ITERATIONS, PruneSpec
 
 _STUDY = PruneSpec()
@@ -36,13 +36,14 @@ _STUDY = PruneSpec()
 @seed_option(_STUDY.seed)
 @out_option("folder for the checkpoints (default: pruned/MODEL)")
 @force_option("replace the output of an earlier `edgebench prune` in --out")
+@quiet_option()
 def command(model, checkpoint, data, method, importance, amount, iterations, sparsity, finetune_epochs, lr, limit,
-            seed, out, force) -> None:
+            seed, out, force, quiet) -> None:
     """Prune a trained MODEL step by step with fine-tuning; one checkpoint per iteration. The run is written
     to a hidden folder and moved to --out when it completes: an interrupted run leaves nothing."""
     prune(model, checkpoint, data, method=method, importance=importance, amount=amount, iterations=iterations,
           sparsity=sparsity, finetune_epochs=finetune_epochs, lr=lr, limit=limit, seed=seed, out=out, force=force,
-          progress=click.echo)
+          progress=reporter(quiet))
 
 
 @click.command("prune-study")
@@ -54,9 +55,10 @@ def command(model, checkpoint, data, method, importance, amount, iterations, spa
                  "unpruned fp32 model")
 @executor_option("where the exports run: local, process:N or ray[:ADDRESS]; the measurements here stay one "
                  "at a time")
-def study_command(folder, out, threads, min_seconds, max_drop, executor) -> None:
+@quiet_option()
+def study_command(folder, out, threads, min_seconds, max_drop, executor, quiet) -> None:
     """For each iteration of a `prune` run: export fp32 + int8, run the agent here, tabulate and plot."""
     study = prune_study(folder, out=out, threads=threads, min_seconds=min_seconds, max_drop=max_drop,
-                        executor=executor, progress=click.echo)
+                        executor=executor, progress=reporter(quiet))
     click.echo("\n" + study.to_markdown())
     click.echo(f"wrote {study.path}/pruning-study.md, .csv, .json and .png")

@@ -3,7 +3,7 @@ from __future__ import annotations
 import click
 
 from edgebench.cli.options import (INPUT_SIZE, NON_NEGATIVE_FLOAT, POSITIVE_FLOAT, POSITIVE_INT, data_option,
-                                   out_option, seed_option)
+                                   out_option, quiet_option, reporter, seed_option)
 from edgebench.train.recipe import AUGMENTATIONS, AUTO_DEVICE, DEVICES, SCHEDULES, Schedule, TrainSpec
 from edgebench.api import train
 
@@ -47,10 +47,11 @@ def recipe_options(*, device_default: str):
 @click.option("--input-size", type=INPUT_SIZE, help="square input size (default: the model's, 32)")
 @click.option("--channels", type=click.Choice(["1", "3"]), default="3", show_default=True)
 @out_option("checkpoint path (default: checkpoints/MODEL.pt)", file=True)
+@quiet_option()
 def command(model, data, epochs, batch_size, lr, schedule, limit, device, seed, weight_decay, augment, input_size,
-            channels, out) -> None:
+            channels, out, quiet) -> None:
     """Train MODEL with the study's recipe and write a checkpoint that records its provenance."""
 
     train(model, data, epochs=epochs, batch_size=batch_size, lr=lr, schedule=schedule, limit=limit, device=device,
           seed=seed, weight_decay=weight_decay, augment=augment, input_size=input_size, channels=int(channels),
-          out=out, progress=click.echo)
+          out=out, progress=reporter(quiet))

@@ -14,6 +14,7 @@ from edgebench.export.layers import layer_map
 from edgebench.export.source import ModelSource
 from edgebench.export.spec import ExportSpec
 from edgebench.export.verify import Agreement, compare
+from edgebench.progress import Progress, disabled
 
 
 @dataclass(kw_only=True)
@@ -30,6 +31,7 @@ class ExportContext:
     selection: np.ndarray
     spec: ExportSpec
     fp32_onnx: Path  # the reference graph every other artifact is made from
+    progress: Progress = field(default_factory=disabled, repr=False)  # bars for the stages that iterate
     _fp32_layers: Optional[Dict[str, str]] = field(default=None, repr=False)
 
     def fp32_layers(self) -> Dict[str, str]:

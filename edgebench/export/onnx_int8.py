@@ -12,13 +12,14 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, List
+from typing import Callable, List, Optional
 
 import numpy as np
 
 from edgebench.export.int8.quantizer import CachedQuantizer
 from edgebench.export.spec import QUANT_CONFIGS, QuantSpec
 from edgebench.export.verify import onnx_logits, top1
+from edgebench.progress import Progress, disabled
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,19 +45,22 @@ def preprocess_for_quantization(source: Path, target: Path) -> bool:
 
 def quantize(fp32_path: Path, out_path: Path, calibration: np.ndarray, selection: np.ndarray,
              spec: QuantSpec, input_name: str, batch_size: int,
-             log: Callable[[str], None] = print) -> dict:
-    """Write the best int8 model to `out_path`; return what was chosen and why."""
+             log: Callable[[str], None] = print, progress: Optional[Progress] = None) -> dict:
+    """Write the best int8 model to `out_path`; return what was chosen and why. Each configuration tried is a
+    `progress` stage ("int8 trial: CONFIG"), the calibration a bar."""
+    progress = progress if progress is not None else disabled()
     candidates: List[Int8Candidate] = []
     with tempfile.TemporaryDirectory(prefix="edgebench-int8-") as tmp:
         work = Path(tmp)
         prepared = work / "prepared.onnx"
         preprocessed = preprocess_for_quantization(fp32_path, prepared)
         reference = onnx_logits(fp32_path, selection)
-        quantizer = CachedQuantizer(prepared, calibration, input_name, batch_size, work)  # calibrated once
-        for config in spec.configs:
-            target = quantizer.write(work / f"{config}.onnx", method=spec.method, per_channel=spec.per_channel,
-                                     config=config)
-            logits = onnx_logits(target, selection)
+        quantizer = CachedQuantizer(prepared, calibration, input_name, batch_size, work, progress)  # calibrated
+        for config in spec.configs:  # once
+            with progress.stage(f"int8 trial: {config}"):
+                target = quantizer.write(work / f"{config}.onnx", method=spec.method, per_channel=spec.per_channel,
+                                         config=config)
+                logits = onnx_logits(target, selection)
             candidate = Int8Candidate(config=config, path=target,
                                       top1_agreement=top1(logits, reference.argmax(1)),
                                       max_abs_diff=float(np.abs(logits - reference).max()))

@@ -70,6 +70,7 @@ def export_bundle(model: str, out: Path, spec: ExportSpec, *, checkpoint: Option
     with atomic_dir(out, overwrite=overwrite, owned=is_bundle) as work:
         with progress.stage("ONNX export and reference outputs"):
             context = _context(source, data_ref, train_raw, preprocess, spec, work / "model.fp32.onnx", log)
+        context.progress = progress  # the bars of the stages that iterate (calibration, trials, eval images)
         artifacts: List[Dict] = []
         rejected: List[Dict] = []
         with progress.stage("int8 search (calibration, trials)") if spec.quant.max_drop_pp is not None \

@@ -5,11 +5,14 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 
 from device_agent.backends.onnxruntime_backend import create_session
+from edgebench.progress import Progress
+
+Advance = Callable[[int], None]  # a progress bar's step: told how many images were run
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -63,18 +66,22 @@ def compare(logits: np.ndarray, reference: np.ndarray, labels: Optional[np.ndarr
     )
 
 
-def torch_logits(module, inputs: np.ndarray, batch_size: int = 128) -> np.ndarray:
+def torch_logits(module, inputs: np.ndarray, batch_size: int = 128, advance: Optional[Advance] = None) -> np.ndarray:
+    """The torch module's outputs, in batches; `advance(n)` is told of each batch run (a progress bar's)."""
     import torch  # heavy: imported only where a torch model is run
 
     outputs = []
     with torch.no_grad():
         for start in range(0, len(inputs), batch_size):
             outputs.append(module(torch.from_numpy(inputs[start:start + batch_size])).numpy())
+            _advance(advance, len(outputs[-1]))
     return _as_logits(np.concatenate(outputs))
 
 
-def onnx_logits(path: Path, inputs: np.ndarray, batch_size: int = 128, threads: int = 0) -> np.ndarray:
-    """ONNX Runtime's outputs; a model with a fixed batch size is fed in steps of it, the last one padded."""
+def onnx_logits(path: Path, inputs: np.ndarray, batch_size: int = 128, threads: int = 0,
+                advance: Optional[Advance] = None) -> np.ndarray:
+    """ONNX Runtime's outputs; a model with a fixed batch size is fed in steps of it, the last one padded;
+    `advance(n)` is told of each batch run (a progress bar's)."""
     import onnxruntime as ort  # the host extra's runtime: imported where a model is run
 
     session = create_session(ort, path, threads)
@@ -87,7 +94,22 @@ def onnx_logits(path: Path, inputs: np.ndarray, batch_size: int = 128, threads: 
         if fixed_batch == step and len(batch) < step:
             batch = np.concatenate([batch, np.repeat(batch[-1:], step - len(batch), axis=0)])
         outputs.append(session.run(None, {name: batch})[0][:len(inputs) - start])
+        _advance(advance, len(outputs[-1]))
     return _as_logits(np.concatenate(outputs))
+
+
+def counted_logits(progress: Optional[Progress], desc: str, run: Callable[..., np.ndarray], path: Path,
+                   inputs: np.ndarray, **options) -> np.ndarray:
+    """`run(path, inputs, advance=...)` (onnx_logits, tflite_logits) under a `progress` bar over the images."""
+    if progress is None or not progress.enabled:
+        return run(path, inputs, **options)
+    with progress.counter(total=len(inputs), desc=desc, unit="img") as advance:
+        return run(path, inputs, advance=advance, **options)
+
+
+def _advance(advance: Optional[Advance], steps: int) -> None:
+    if advance is not None:
+        advance(steps)
 
 
 def _as_logits(outputs: np.ndarray) -> np.ndarray:

@@ -15,7 +15,7 @@ from edgebench.export.manifest import read_manifest
 from edgebench.export.pipeline import export_bundle
 from edgebench.export.spec import ExportSpec, Format, Precision
 from edgebench.fileio import write_bytes, write_json, write_text
-from edgebench.progress import through
+from edgebench.progress import Progress, through
 from edgebench.prune.pipeline import read_summary
 from edgebench.report.budget import BudgetAnswer, Candidate, answer_within_budget
 from edgebench.report.load import read_result
@@ -47,21 +47,26 @@ def export_iteration(task: ExportTask) -> str:
 
 def run_study(folder: Path, out: Path, *, formats=None, threads: int = 1, min_seconds: float = 1.0,
               max_drop: Optional[float] = None, log: Callable[[str], None] = print,
-              executor: str = "local") -> List[Dict]:
+              executor: str = "local", progress: Optional[Progress] = None) -> List[Dict]:
     """Exports run on `executor` ('local', 'process:N', 'ray[:ADDRESS]'), several at once; the measurements
     on this machine then run one at a time, so that no two timings share its cores. `max_drop` (pp): also
     name the smallest and fastest artifact of any iteration within that drop of the unpruned fp32 accuracy,
-    written to the study's JSON and Markdown."""
+    written to the study's JSON and Markdown. Each stage's seconds are printed through `progress` (default: as
+    lines on `log`) and recorded in the JSON's `stage_times`."""
+    progress = progress if progress is not None else through(log)
     summary = read_summary(folder)
     method = run_label(summary["spec"])
-    _export_all(summary, out, tuple(formats or (Format.ONNX,)), executor, log)
-    rows = [_measure(item, out, method, threads, min_seconds, log) for item in summary["iterations"]]
+    items = summary["iterations"]
+    with progress.stage(f"exports ({len(items)} iterations)"):
+        _export_all(summary, out, tuple(formats or (Format.ONNX,)), executor, log, progress)
+    rows = [_measure(item, out, method, threads, min_seconds, log, progress) for item in items]
     answer = study_answer(rows, max_drop) if max_drop is not None else None
-    write_json(out / "pruning-study.json", {"model": summary["model"], "method": method,
-                                            "rows": rows, "budget": answer_dict(answer)})
-    write_text(out / "pruning-study.md", markdown(rows, answer))
-    write_text(out / "pruning-study.csv", csv_text(rows))
-    write_bytes(out / "pruning-study.png", plot(rows, summary["model"], method))
+    with progress.stage("table, CSV and plot"):
+        write_text(out / "pruning-study.md", markdown(rows, answer))
+        write_text(out / "pruning-study.csv", csv_text(rows))
+        write_bytes(out / "pruning-study.png", plot(rows, summary["model"], method))
+    write_json(out / "pruning-study.json", {"model": summary["model"], "method": method, "rows": rows,
+                                            "budget": answer_dict(answer), "stage_times": progress.records()})
     return rows
 
 
@@ -74,16 +79,18 @@ def _absolute(path: Optional[str]) -> Optional[str]:
 
 
 def _export_all(summary: Dict, out: Path, formats: Tuple[Format, ...], executor: str,
-                log: Callable[[str], None]) -> None:
+                log: Callable[[str], None], progress: Progress) -> None:
     items = summary["iterations"]
     tasks = [ExportTask(model=summary["model"], checkpoint=_absolute(item["file"]), data=_absolute(summary["data"]),
                         bundle=str(_bundle(out, item)), formats=formats) for item in items]
     names = [f"iteration {item['iteration']}" for item in items]
     failed = []
-    with make_executor(executor) as runner:
+    with make_executor(executor) as runner, \
+            progress.counter(total=len(tasks), desc="exports", unit="bundle") as advance:
         log(f"exporting {len(tasks)} iterations on {runner.describe()}")
         for outcome in follow(runner.map(export_iteration, tasks, names=names), total=len(tasks),
                               slots=runner.slots, note=log, what="export of"):
+            advance()
             if not outcome.ok:
                 failed.append(f"{outcome.name}: {outcome.error}")
     if failed:
@@ -91,11 +98,11 @@ def _export_all(summary: Dict, out: Path, formats: Tuple[Format, ...], executor:
 
 
 def _measure(item: Dict, out: Path, method: str, threads: int, min_seconds: float,
-             log: Callable[[str], None]) -> Dict:
+             log: Callable[[str], None], progress: Progress) -> Dict:
     bundle = _bundle(out, item)
     log(f"== iteration {item['iteration']}: {100 * item['achieved']:.1f} % ({method})")
     result_path = out / "results" / f"iteration-{item['iteration']:02d}.json"
-    with through(log).stage(f"measured on this machine (iteration {item['iteration']})"):
+    with progress.stage(f"measured on this machine (iteration {item['iteration']})"):
         run = run_agent_here(bundle, result_path, ["--threads", str(threads), "--min-seconds", str(min_seconds),
                                                    "--quiet"])
     if run.code != 0:

@@ -7,9 +7,10 @@ import math
 import pickle
 import time
 import zipfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, Iterator, List, Optional, Tuple
 
 import numpy as np
 
@@ -17,6 +18,7 @@ from edgebench.data.imageset import ImageSet
 from edgebench.data.preprocess import Preprocess
 from edgebench.errors import EdgebenchError
 from edgebench.fileio import write_bytes
+from edgebench.progress import Progress
 from edgebench.train.recipe import TrainSpec
 from edgebench.train.schedule import TrainSchedule
 
@@ -124,18 +126,40 @@ def _resume(state_path, model, loop: _Loop, spec: TrainSpec, log) -> Tuple[List[
     return list(state["history"]), state["seconds"], state["epoch"] + 1
 
 
-def _epoch(model, loop: _Loop, spec: TrainSpec, epoch: int, show_progress: Optional[bool]) -> Tuple[float, int]:
+@contextmanager
+def _batch_bar(desc: str, total: int, show_progress: Optional[bool],
+               progress: Optional[Progress]) -> Iterator[Callable[..., None]]:
+    """The epoch's bar: the caller's `progress` when it prints (its bar, or its plain lines when quiet or not on
+    a terminal); else a tqdm bar on a terminal (`show_progress` None) or none (False)."""
+    if progress is not None and progress.enabled:
+        with progress.counter(total=total, desc=desc, unit="batch") as advance:
+            yield advance
+        return
+    from tqdm import tqdm  # tqdm: optional, loaded only when a bar is drawn
+
+    bar = tqdm(total=total, desc=desc, unit="batch", leave=False,
+               disable=(not show_progress) if show_progress is not None else None)
+    try:
+        yield bar.update
+    finally:
+        bar.close()
+
+
+def _epoch(model, loop: _Loop, spec: TrainSpec, epoch: int, show_progress: Optional[bool],
+           progress: Optional[Progress] = None) -> Tuple[float, int]:
     """One pass over the training images: (summed loss, correct predictions)."""
     import torch  # torch: heavy, loaded only when this runs
-    from tqdm import tqdm  # tqdm: optional, loaded only when a bar is drawn
 
     model.train()
     loss_fn = torch.nn.CrossEntropyLoss()
     order = torch.randperm(len(loop.labels), generator=loop.generator).to(loop.labels.device)
+    with _batch_bar(f"epoch {epoch}/{spec.epochs}", loop.steps_per_epoch, show_progress, progress) as advance:
+        return _batches(model, loop, spec, epoch, order, loss_fn, advance)
+
+
+def _batches(model, loop: _Loop, spec: TrainSpec, epoch: int, order, loss_fn, advance) -> Tuple[float, int]:
     total_loss, total_correct = 0.0, 0
-    bar = tqdm(range(loop.steps_per_epoch), desc=f"epoch {epoch}/{spec.epochs}", unit="batch", leave=False,
-               disable=(not show_progress) if show_progress is not None else None)
-    for step in bar:
+    for step in range(loop.steps_per_epoch):
         index = order[step * spec.batch_size:(step + 1) * spec.batch_size]
         logits = model(loop.normalise(augment_batch(loop.images[index], spec, loop.generator)))
         loss = loss_fn(logits, loop.labels[index])
@@ -149,23 +173,23 @@ def _epoch(model, loop: _Loop, spec: TrainSpec, epoch: int, show_progress: Optio
         loop.schedule.step()
         total_loss += loss.item() * len(index)
         total_correct += int((logits.argmax(1) == loop.labels[index]).sum())
-        bar.set_postfix(loss=f"{loss.item():.3f}")
-    bar.close()
+        advance()
     return total_loss, total_correct
 
 
 def train(model, train_set: ImageSet, test_set: ImageSet, preprocess: Preprocess, spec: TrainSpec,
           log: Callable[[str], None] = print, show_progress: Optional[bool] = None,
-          state_path: Optional[Path] = None) -> TrainResult:
+          state_path: Optional[Path] = None, progress: Optional[Progress] = None) -> TrainResult:
     """Train in place. With `state_path`, the full training state (weights, optimizer, schedule, random
     generators, history) is saved there after every epoch, and a run that finds one continues from it:
-    an interrupted run resumes at the next epoch and ends where an uninterrupted one would."""
+    an interrupted run resumes at the next epoch and ends where an uninterrupted one would. Each epoch's bar is
+    `progress`'s when it prints, else tqdm's as `show_progress` says."""
     loop = _loop(model, train_set, preprocess, spec)
     history, spent, first_epoch = _resume(state_path, model, loop, spec, log)
     started = time.perf_counter() - spent
     count = len(loop.labels)
     for epoch in range(first_epoch, spec.epochs + 1):
-        total_loss, total_correct = _epoch(model, loop, spec, epoch, show_progress)
+        total_loss, total_correct = _epoch(model, loop, spec, epoch, show_progress, progress)
         train_loss = total_loss / count
         stop = loop.schedule.step(epoch_loss=train_loss)
         test_accuracy = evaluate(model, test_set, preprocess, spec.device)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
+from edgebench.progress import Progress, disabled
 from edgebench.report.budget import TOLERANCE_PP
 
 METRIC = "top-1 accuracy on the eval set against the fp32 artifact"
@@ -72,24 +73,31 @@ def smallest_within(passes: Callable[[int], bool], count: int) -> Optional[int]:
 
 
 def fewest_float(measure: Callable[[Tuple[str, ...]], Trial], ranking: Sequence[str], max_drop_pp: float, *,
-                 start: Sequence[str] = (), limit: Optional[int] = None,
-                 first: Optional[Trial] = None) -> Tuple[Optional[Trial], List[Trial]]:
+                 start: Sequence[str] = (), limit: Optional[int] = None, first: Optional[Trial] = None,
+                 progress: Optional[Progress] = None) -> Tuple[Optional[Trial], List[Trial]]:
     """The first trial within `max_drop_pp` among `start` + the next k of `ranking` (k = 0, then the smallest k
     `smallest_within` finds, `len(start) + k <= limit`), and every trial measured, in order. `first` is the
-    k = 0 trial when it is already known. None when no count up to the limit is within the budget."""
+    k = 0 trial when it is already known. None when no count up to the limit is within the budget. Each trial
+    is a `progress` stage ("int8 trial: N float layers") and a step of its "int8 budget trials" bar."""
+    progress = progress if progress is not None else disabled()
     start = tuple(dict.fromkeys(start))
     rest = [name for name in ranking if name not in start]
     trials: Dict[int, Trial] = {} if first is None else {0: first}
-
-    def passes(extra: int) -> bool:
-        if extra not in trials:
-            trials[extra] = measure(start + tuple(rest[:extra]))
-        return within(trials[extra].drop_pp, max_drop_pp)
-
-    if passes(0):
-        return trials[0], list(trials.values())
     most = min(len(rest), max((len(ranking) if limit is None else limit) - len(start), 0))
-    extra = smallest_within(passes, most)
+    with progress.counter(total=None, desc="int8 budget trials", unit="trial") as advance:  # a count: how many
+        # trials the doubling and bisection take is known only at the end
+
+        def passes(extra: int) -> bool:
+            if extra not in trials:
+                layers = start + tuple(rest[:extra])
+                with progress.stage(f"int8 trial: {len(layers)} float layers"):
+                    trials[extra] = measure(layers)
+                advance()
+            return within(trials[extra].drop_pp, max_drop_pp)
+
+        if passes(0):
+            return trials[0], list(trials.values())
+        extra = smallest_within(passes, most)
     return (None if extra is None else trials[extra]), list(trials.values())
 
 

@@ -34,7 +34,7 @@ def int8_plan(context: ExportContext, work: Path, log: Log) -> Optional[MixedPla
                 context.fp32_onnx, calibration=context.calibration,
                 eval_set=EvalSet(inputs=context.eval_inputs, labels=context.eval_set.labels), spec=spec.quant,
                 max_drop_pp=max_drop_pp, input_name=model_input["name"], batch_size=fixed_batch or 32,
-                work=Path(tmp), torch_layers=context.fp32_layers(), log=log)
+                work=Path(tmp), torch_layers=context.fp32_layers(), log=log, progress=context.progress)
         except Exception as exc:  # quantizers and runtimes raise many types: each costs the int8 artifacts only
             reason = str(exc) if isinstance(exc, EdgebenchError) else \
                 f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0][:240]}"

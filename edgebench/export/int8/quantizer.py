@@ -12,31 +12,37 @@ import contextlib
 import io
 import logging
 from pathlib import Path
-from typing import Dict, Optional, Sequence
+from typing import Callable, Dict, Optional, Sequence
 
 import numpy as np
 
 from edgebench.errors import EdgebenchError
 from edgebench.export.spec import QUANT_CONFIGS
+from edgebench.progress import Progress, disabled
 
 LAYER_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul")  # nodes with weights: what "a layer" means here
 QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
 
 
 class ArrayCalibrationReader:
-    """ONNX Runtime's one-method data source over an in-memory array, in steps the input shape allows."""
+    """ONNX Runtime's one-method data source over an in-memory array, in steps the input shape allows;
+    `advance(n)` is told of each batch handed over (a progress bar's)."""
 
-    def __init__(self, input_name: str, inputs: np.ndarray, batch_size: int):
+    def __init__(self, input_name: str, inputs: np.ndarray, batch_size: int,
+                 advance: Optional[Callable[[int], None]] = None):
         self.input_name = input_name
         self.inputs = inputs
         self.batch_size = batch_size
         self.position = 0
+        self.advance = advance
 
     def get_next(self) -> Optional[dict]:
         if self.position >= len(self.inputs):
             return None
         batch = self.inputs[self.position:self.position + self.batch_size]
         self.position += self.batch_size
+        if self.advance is not None:
+            self.advance(len(batch))
         return {self.input_name: batch}
 
     def rewind(self) -> None:
@@ -44,13 +50,15 @@ class ArrayCalibrationReader:
 
 
 class CachedQuantizer:
-    def __init__(self, prepared: Path, calibration: np.ndarray, input_name: str, batch_size: int, work: Path):
+    def __init__(self, prepared: Path, calibration: np.ndarray, input_name: str, batch_size: int, work: Path,
+                 progress: Optional[Progress] = None):
         self.prepared = prepared
         self.calibration = calibration
         self.input_name = input_name
         self.batch_size = batch_size
         self.work = work
         self.caches: Dict[str, Path] = {}
+        self.progress = progress if progress is not None else disabled()  # a bar over the calibration images
 
     def write(self, target: Path, *, method: str, per_channel: bool, config: str,
               exclude: Sequence[str] = ()) -> Path:
@@ -62,9 +70,12 @@ class CachedQuantizer:
                    "percentile": CalibrationMethod.Percentile}
         activation, reduce_range = QUANT_CONFIGS[config]
         cache = self.caches.setdefault(method, self.work / f"ranges-{method}.json")
-        reader = ArrayCalibrationReader(self.input_name, self.calibration, self.batch_size)
+        calibrating = self.progress.counter(total=len(self.calibration), desc=f"calibration images ({method})",
+                                            unit="img") if not cache.exists() else contextlib.nullcontext(None)
         try:
-            with contextlib.redirect_stdout(io.StringIO()):  # the entropy and percentile calibrators print progress
+            with calibrating as advance, contextlib.redirect_stdout(io.StringIO()):  # the entropy and percentile
+                # calibrators print their own progress
+                reader = ArrayCalibrationReader(self.input_name, self.calibration, self.batch_size, advance)
                 quantize_static(
                     str(self.prepared), str(target), reader, quant_format=QuantFormat.QDQ, per_channel=per_channel,
                     reduce_range=reduce_range, activation_type=QuantType.QUInt8 if activation == "uint8"

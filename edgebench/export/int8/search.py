@@ -29,7 +29,8 @@ from edgebench.export.int8.quantizer import CachedQuantizer, quantized_nodes, we
 from edgebench.export.int8.sensitivity import METHOD, layer_scores
 from edgebench.export.onnx_int8 import preprocess_for_quantization
 from edgebench.export.spec import CALIBRATION_METHODS, QUANT_CONFIGS, QuantSpec
-from edgebench.export.verify import onnx_logits
+from edgebench.export.verify import counted_logits, onnx_logits
+from edgebench.progress import Progress, disabled
 
 SENSITIVITY_IMAGES = 64
 TABLE_ROWS = 8
@@ -44,20 +45,21 @@ class EvalSet:
 
 def mixed_int8(fp32_path: Path, *, calibration: np.ndarray, eval_set: EvalSet, spec: QuantSpec, max_drop_pp: float,
                input_name: str, batch_size: int, work: Path, torch_layers: Optional[Dict[str, str]] = None,
-               log: Log = print) -> MixedPlan:
+               log: Log = print, progress: Optional[Progress] = None) -> MixedPlan:
     """The plan for every int8 artifact: the chosen int8 ONNX model with its quantization block, the ranking
     and float layers, or (`refusal`) why even int8 weights alone, or every ranked layer in float, lose more than
-    `max_drop_pp`."""
+    `max_drop_pp`. `progress`: each trial a stage, the calibration and each trial's eval images a bar."""
+    progress = progress if progress is not None else disabled()
     if eval_set.labels is None or len(eval_set.labels) != len(eval_set.inputs):
         raise EdgebenchError("--max-drop needs a labelled eval set: pass --data with labels")
     started = time.perf_counter()
     torch_layers = torch_layers or {}
     prepared = work / "prepared.onnx"
     pre_processed = preprocess_for_quantization(fp32_path, prepared)
-    evaluate = _Evaluator(eval_set, _accuracy(fp32_path, eval_set))
+    evaluate = _Evaluator(eval_set, _accuracy(fp32_path, eval_set), progress)
     log(f"  int8 search: fp32 accuracy {100 * evaluate.reference:.2f} % on {len(eval_set.inputs)} eval images, "
         f"budget {max_drop_pp:g} pp")
-    quantizer = CachedQuantizer(prepared, calibration, input_name, batch_size, work)
+    quantizer = CachedQuantizer(prepared, calibration, input_name, batch_size, work, progress)
     trials = _calibration_search(quantizer, spec, evaluate, max_drop_pp, work, log)
     best = min(trials, key=lambda t: (t.drop_pp, t.calibration.config != spec.configs[0]))
     ranking, record = _ranked(best, prepared, calibration, evaluate, trials, max_drop_pp, torch_layers, log)
@@ -104,7 +106,7 @@ def _decide(quantizer, best: Trial, ranking: Sequence[str], prepared: Path, eval
                       f"even int8 weights with float activations lose {weights_drop:.2f} pp; raise --max-drop "
                       f"above {weights_drop:.2f} or ship the fp16/fp32 artifact")
     found, _ = budget.fewest_float(_mix_measure(quantizer, best, len(ranking), evaluate, work, log), ranking,
-                                   max_drop_pp, first=best)
+                                   max_drop_pp, first=best, progress=evaluate.progress)
     if found is None:
         return None, (f"int8 cannot meet --max-drop {max_drop_pp:g}: even with all {len(ranking)} layers in float "
                       "the quantized joins and pools lose too much; raise --max-drop or ship the fp16/fp32 "
@@ -113,12 +115,13 @@ def _decide(quantizer, best: Trial, ranking: Sequence[str], prepared: Path, eval
 
 
 class _Evaluator:
-    def __init__(self, eval_set: EvalSet, reference: float):
+    def __init__(self, eval_set: EvalSet, reference: float, progress: Progress):
         self.eval_set = eval_set
         self.reference = reference
+        self.progress = progress  # a bar over the eval images of each trial
 
     def accuracy(self, path: Path) -> float:
-        return _accuracy(path, self.eval_set)
+        return _accuracy(path, self.eval_set, self.progress)
 
     def drop(self, accuracy: float) -> float:
         return budget.drop_pp(self.reference, accuracy)
@@ -129,8 +132,8 @@ class _Evaluator:
                      calibration=calibration, artifact=path)
 
 
-def _accuracy(path: Path, eval_set: EvalSet) -> float:
-    logits = onnx_logits(path, eval_set.inputs)
+def _accuracy(path: Path, eval_set: EvalSet, progress: Optional[Progress] = None) -> float:
+    logits = counted_logits(progress, "eval images", onnx_logits, path, eval_set.inputs)
     return float((logits.argmax(1) == eval_set.labels).mean())
 
 
@@ -143,11 +146,13 @@ def _calibration_search(quantizer, spec: QuantSpec, evaluate: _Evaluator, max_dr
         configs = spec.configs if index == 0 else (min(trials, key=lambda t: t.drop_pp).calibration.config,)
         for per_channel in granularities:
             for config in configs:
-                path = quantizer.write(work / f"full-{method}-{'pc' if per_channel else 'pt'}-{config}.onnx",
-                                       method=method, per_channel=per_channel, config=config)
-                trial = evaluate.trial(path, Calibration(method=method, per_channel=per_channel, config=config))
+                granularity = "per-channel" if per_channel else "per-tensor"
+                with evaluate.progress.stage(f"int8 trial: full int8 {method}, {granularity}, {config}"):
+                    path = quantizer.write(work / f"full-{method}-{'pc' if per_channel else 'pt'}-{config}.onnx",
+                                           method=method, per_channel=per_channel, config=config)
+                    trial = evaluate.trial(path, Calibration(method=method, per_channel=per_channel, config=config))
                 trials.append(trial)
-                log(f"  full int8 {method}, {'per-channel' if per_channel else 'per-tensor'}, {config}: "
+                log(f"  full int8 {method}, {granularity}, {config}: "
                     f"accuracy {100 * trial.accuracy:.2f} %, drop {trial.drop_pp:.2f} pp")
                 if budget.within(trial.drop_pp, max_drop_pp):
                     return trials

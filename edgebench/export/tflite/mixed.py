@@ -25,8 +25,9 @@ from edgebench.export.int8.diagnosed import first_departing
 from edgebench.export.int8.plan import MixedPlan, MixedRefused
 from edgebench.export.spec import Precision
 from edgebench.export.tflite.convert import tflite_logits
-from edgebench.export.verify import onnx_logits
+from edgebench.export.verify import counted_logits, onnx_logits
 from edgebench.fileio import write_bytes
+from edgebench.progress import Progress, disabled
 
 CALIBRATION = {"method": "minmax", "per_channel": True, "config": "TFLiteConverter int8, int8 input and output"}
 Log = Callable[[str], None]
@@ -37,20 +38,23 @@ class EvalScorer:
     against the fp32 artifact's accuracy."""
 
     def __init__(self, *, fp32_onnx: Path, eval_inputs: np.ndarray, labels: Optional[np.ndarray], layout,
-                 work: Path):
+                 work: Path, progress: Optional[Progress] = None):
         if labels is None or len(labels) != len(eval_inputs):
             raise EdgebenchError("--max-drop needs a labelled eval set: pass --data with labels")
         self.eval_inputs = eval_inputs
         self.labels = labels
         self.layout = layout
         self.work = work
+        self.progress = progress if progress is not None else disabled()  # the trials' stages and bars
         self.reference = float((onnx_logits(fp32_onnx, eval_inputs).argmax(1) == labels).mean())
 
     def accuracy(self, model: bytes) -> float:
         path = self.work / "trial.int8.tflite"
         write_bytes(path, model)
         try:
-            return float((tflite_logits(path, self.eval_inputs, self.layout).argmax(1) == self.labels).mean())
+            logits = counted_logits(self.progress, "eval images", tflite_logits, path, self.eval_inputs,
+                                    layout=self.layout)
+            return float((logits.argmax(1) == self.labels).mean())
         finally:
             path.unlink()
 
@@ -66,7 +70,8 @@ def choose_mix(converter, plan: MixedPlan, scorer: EvalScorer, torch_layers: Dic
     the plan's float layers first, then the next of its ranking, by `budget.fewest_float`. Raises `MixedRefused`
     (with the record) when even every ranked layer in float is over; a refused plan only tries full int8."""
     started = time.perf_counter()
-    full = scorer.trial((), converter.convert(Precision.INT8))  # exactly the artifact written without a budget
+    with scorer.progress.stage("int8 trial: full int8"):
+        full = scorer.trial((), converter.convert(Precision.INT8))  # exactly the artifact written without a budget
     log(f"  tflite full int8: accuracy {100 * full.accuracy:.2f} %, drop {full.drop_pp:.2f} pp "
         f"(budget {plan.max_drop_pp:g} pp, starting from the ONNX side's {len(plan.float_layers)} float layers)")
     onnx_refused = plan.status == Status.REFUSED
@@ -74,7 +79,7 @@ def choose_mix(converter, plan: MixedPlan, scorer: EvalScorer, torch_layers: Dic
     ranking = budget.diagnosis_first(plan.ranking, departs)
     chosen, trials = budget.fewest_float(_measure(converter, plan, scorer, log), ranking, plan.max_drop_pp,
                                          start=plan.float_layers, limit=0 if onnx_refused else None,
-                                         first=full if not plan.float_layers else None)
+                                         first=full if not plan.float_layers else None, progress=scorer.progress)
     onnx_record, ranked = plan.record or {}, len(plan.ranking)
     record = budget.record(max_drop_pp=plan.max_drop_pp, full=full, reference=scorer.reference,
                            calibration=CALIBRATION, sensitivity=onnx_record.get("sensitivity", []),

@@ -17,7 +17,7 @@ from edgebench.export.int8.plan import MixedPlan, MixedRefused
 from edgebench.export.onnx_float import onnx_io
 from edgebench.export.onnx_int8 import quantize
 from edgebench.export.spec import Layout, Precision
-from edgebench.export.verify import onnx_logits
+from edgebench.export.verify import counted_logits, onnx_logits
 from edgebench.export.writers import Log, Written
 from edgebench.fileio import write_bytes
 
@@ -47,10 +47,10 @@ class OnnxWriter:
         model_input = onnx_io(context.fp32_onnx)[0]
         fixed_batch = model_input["shape"][0] if model_input["shape"][0] > 0 else None
         return quantize(context.fp32_onnx, path, context.calibration, context.selection, context.spec.quant,
-                        model_input["name"], fixed_batch or 32, log=self.log)
+                        model_input["name"], fixed_batch or 32, log=self.log, progress=context.progress)
 
     def logits(self, path: Path, inputs_nchw: np.ndarray) -> np.ndarray:
-        return onnx_logits(path, inputs_nchw)
+        return counted_logits(self.context.progress, "eval images", onnx_logits, path, inputs_nchw)
 
     def close(self) -> None:
         pass

@@ -17,6 +17,7 @@ from edgebench.export.int8.plan import MixedPlan
 from edgebench.export.spec import Format, Precision
 from edgebench.export.tflite.convert import TfliteConverter, tflite_io, tflite_logits
 from edgebench.export.tflite.mixed import EvalScorer, choose_mix
+from edgebench.export.verify import counted_logits
 from edgebench.export.writers import Log, Written
 from edgebench.fileio import write_bytes
 
@@ -35,7 +36,7 @@ class TfliteWriter:
         # (about 9 s on ResNet-101). A user's ONNX file goes through it.
         self.converter = TfliteConverter(context.fp32_onnx, self.work, self.layout, self.calibration,
                                          context.preprocess.mean, context.preprocess.std,
-                                         simplify=context.module is None)
+                                         simplify=context.module is None, progress=context.progress)
 
     def write(self, precision: Precision, path: Path, int8_plan: Optional[MixedPlan] = None) -> Written:
         mixed_precision = None
@@ -60,11 +61,13 @@ class TfliteWriter:
             raise EdgebenchError(plan.error)
         context = self.context
         scorer = EvalScorer(fp32_onnx=context.fp32_onnx, eval_inputs=context.eval_inputs,
-                            labels=context.eval_set.labels, layout=self.layout, work=self.work)
+                            labels=context.eval_set.labels, layout=self.layout, work=self.work,
+                            progress=context.progress)
         return choose_mix(self.converter, plan, scorer, context.fp32_layers(), self.log)
 
     def logits(self, path: Path, inputs_nchw: np.ndarray) -> np.ndarray:
-        return tflite_logits(path, inputs_nchw, self.layout)
+        return counted_logits(self.context.progress, "eval images", tflite_logits, path, inputs_nchw,
+                              layout=self.layout)
 
     def close(self) -> None:
         self.converter.close()
