@@ -20,7 +20,7 @@ import os
 import shutil
 import sys
 from pathlib import Path
-from typing import Dict, Iterator, Optional, Sequence
+from typing import Callable, Dict, Iterator, Optional, Sequence
 
 import numpy as np
 
@@ -31,6 +31,7 @@ from edgebench.export.spec import Layout, Precision
 from edgebench.export.tflite.fixes import apply_fixes
 from edgebench.export.tflite.quiet import native_output_silenced
 from edgebench.export.tflite.selective import SelectiveQuantizer
+from edgebench.progress import Progress, disabled
 
 ONNX2TF_SAMPLE_FILE = "calibration_image_sample_data_20x128x128x3_float32.npy"
 SIGNATURE = "serving_default"
@@ -106,8 +107,9 @@ class TfliteConverter:
     was built from) in float and the rest full integer; `convert_mixed` also says which TFLite ops that meant."""
 
     def __init__(self, onnx_path: Path, work: Path, layout: Layout, calibration_nchw: np.ndarray,
-                 mean, std, input_name: str = "input", simplify: bool = True):
+                 mean, std, input_name: str = "input", simplify: bool = True, progress: Optional[Progress] = None):
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        self.progress = progress if progress is not None else disabled()  # bars over the calibration images
         with native_output_silenced():  # TensorFlow announces oneDNN and absl on import
             self.tf = require("tensorflow", "convert")
             self.onnx2tf = require("onnx2tf", "convert")
@@ -211,9 +213,11 @@ class TfliteConverter:
     def _full_int8_options(self, converter) -> None:
         tf, calibration = self.tf, self.calibration
 
-        def representative():
-            for index in range(len(calibration)):
-                yield [calibration[index:index + 1]]
+        def representative():  # TFLite's calibration: a bar over the images while the converter runs them
+            with self.progress.counter(total=len(calibration), desc="TFLite calibration images", unit="img") as step:
+                for index in range(len(calibration)):
+                    yield [calibration[index:index + 1]]
+                    step()
 
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = representative
@@ -246,13 +250,18 @@ def tflite_io(path: Path) -> Dict:
     }
 
 
-def tflite_logits(path: Path, inputs_nchw: np.ndarray, layout: Layout, threads: int = 0) -> np.ndarray:
-    """Run the artifact the way the device agent does (same backend, same quantize/dequantize)."""
+def tflite_logits(path: Path, inputs_nchw: np.ndarray, layout: Layout, threads: int = 0,
+                  advance: Optional[Callable[[int], None]] = None) -> np.ndarray:
+    """Run the artifact the way the device agent does (same backend, same quantize/dequantize); `advance(1)` is
+    told of each image run (a progress bar's)."""
     inputs = inputs_nchw.transpose(0, 2, 3, 1) if layout == Layout.NHWC else inputs_nchw
     backend = TfliteBackend()
     with native_output_silenced():
         backend.load(str(path), threads or os.cpu_count() or 1)
-    outputs = [backend.finish(backend.invoke(backend.prepare(np.ascontiguousarray(inputs[i:i + 1]))))
-               for i in range(len(inputs))]
+    outputs = []
+    for i in range(len(inputs)):
+        outputs.append(backend.finish(backend.invoke(backend.prepare(np.ascontiguousarray(inputs[i:i + 1])))))
+        if advance is not None:
+            advance(1)
     backend.close()
     return np.concatenate(outputs)
