@@ -21,8 +21,9 @@ def optimize(*args):
 
 
 def test_prune_spec_parsing():
-    axis = parse_prune("channel:0.5,0.25,0.5", fine_tune_epochs=0, seed=3)
+    axis = parse_prune("channel:0.5,0.25,0.5", fine_tune_epochs=0, fine_tune_lr=0.01, seed=3)
     assert (axis.method, axis.ratios, axis.fine_tune_epochs, axis.seed) == ("channel", (0.25, 0.5), 0, 3)
+    assert axis.prune_spec(0.5).lr == 0.01 and parse_prune("channel:0.5").prune_spec(0.5).lr == 1e-4
     assert axis.prune_spec(0.25).schedule() == [0.25]  # one step to the ratio, the pruning package's own schedule
     assert axis.prune_spec(0.25).finetune_epochs == 0 and axis.prune_spec(0.25).method == "channel"
     for bad, what in (("channel:1.5", "ratio '1.5' is not a fraction in (0, 1)"), ("foo:0.5", "unknown method 'foo'"),
@@ -53,6 +54,9 @@ def test_variant_selection_parsing():
     (("--prune", "channel:0.5", "--data", "digits"), "--prune needs --checkpoint: a trained checkpoint of test_resnet"),
     (("--fine-tune-epochs", "3"), "--fine-tune-epochs goes with --prune"),
     (("--prune", "channel:0.5", "--fine-tune-epochs", "-1"), "--fine-tune-epochs"),
+    (("--prune", "channel:0.5", "--fine-tune-lr", "nan"), "--fine-tune-lr"),
+    (("--prune", "", "--data", "digits"), f"--prune '': names no method: {FORM}"),
+    (("--seed", "1"), "--seed goes with --prune"),
     (("--variants", "6-14"), "--variants needs --variants-from"),
     (("--variants", "6-x", "--variants-from", "."), "'6-x' is not a variant"),
     (("--prune", "channel:0.5", "--variants-from", "."), "--prune and --variants do not go together"),
@@ -129,8 +133,10 @@ def test_an_out_folder_with_other_prune_settings_is_refused_naming_the_differenc
     for axis, difference in ((parse_prune("channel:0.25,0.5", fine_tune_epochs=0), "prune.ratios [0.5] there, "
                                                                                     "[0.25, 0.5] here"),
                              (parse_prune("channel:0.5", fine_tune_epochs=1), "prune.fine_tune_epochs 0 there, 1 here"),
-                             (None, 'prune {"method": "channel", "ratios": [0.5], "fine_tune_epochs": 0, "seed": 0} '
-                                    "there, null here")):
+                             (parse_prune("channel:0.5", fine_tune_epochs=0, fine_tune_lr=0.01),
+                              "prune.fine_tune_lr 0.0001 there, 0.01 here"),
+                             (None, 'prune {"method": "channel", "ratios": [0.5], "fine_tune_epochs": 0, '
+                                    '"fine_tune_lr": 0.0001, "seed": 0} there, null here')):
         later = OptimizeSpec(source=source, space=space, out=out, prune=axis)
         with pytest.raises(Exception, match=f"other settings \\({difference.replace('[', '.').replace(']', '.')}\\)"):
             Journal.check(out, later.identity())

@@ -12,7 +12,7 @@ from edgebench.errors import EdgebenchError
 from edgebench.export.spec import default_formats
 from edgebench.optimize.host import ModelInput
 from edgebench.optimize.run import OptimizeSpec, parse_budget, run_optimize
-from edgebench.optimize.sources import DEFAULT_FINE_TUNE_EPOCHS, parse_prune, resolve_variants
+from edgebench.optimize.sources import DEFAULT_FINE_TUNE_EPOCHS, DEFAULT_FINE_TUNE_LR, parse_prune, resolve_variants
 from edgebench.optimize.space import PRECISIONS, Space
 
 SWITCHES = {"on": True, "off": False}
@@ -66,6 +66,8 @@ def _budget(ctx, param, value):
                    "--checkpoint and --data); drops are measured from the unpruned model")
 @click.option("--fine-tune-epochs", type=NON_NEGATIVE_INT, default=DEFAULT_FINE_TUNE_EPOCHS, show_default=True,
               help="fine-tuning epochs after each --prune step (0: none)")
+@click.option("--fine-tune-lr", type=POSITIVE_FLOAT, default=DEFAULT_FINE_TUNE_LR, show_default=True,
+              help="learning rate of the fine-tuning after pruning (SGD, plateau schedule)")
 @click.option("--seed", type=SEED, default=0, show_default=True, help="seed of the pruning's fine-tuning")
 @click.option("--variants", metavar="SELECTION", help="the study's variants to search, e.g. 6-14 or 6,10,13 (with "
               "--variants-from; default there: every finished variant)")
@@ -78,8 +80,8 @@ def _budget(ctx, param, value):
 @click.option("--quiet", is_flag=True, help="plain progress lines, no bars")
 def command(model, target, devices_file, max_drop, objective, device_budget, stop, formats, precisions, threads,
             xnnpack, graph_optimization, checkpoint, data, input_size, channels, mean, std, eval_size,
-            calibration_size, prune_spec, fine_tune_epochs, seed, variants, variants_from, out, executor,
-            quiet) -> None:
+            calibration_size, prune_spec, fine_tune_epochs, fine_tune_lr, seed, variants, variants_from, out,
+            executor, quiet) -> None:
     """Find the fastest (or smallest) artifact of MODEL within an accuracy budget, and prove it on the device:
     host exports and accuracy first, then device screening, a settings sweep on the few best and a long
     confirmation. Prints one answer line; the why is in OUT/optimize.html."""
@@ -94,7 +96,7 @@ def command(model, target, devices_file, max_drop, objective, device_budget, sto
                         channels=int(channels) if channels else None, mean=mean, std=std, eval_size=eval_size,
                         calibration_size=calibration_size)
     name = Path(model).stem if model.endswith(".onnx") else model.replace(":", "_").replace("/", "_")
-    prune, study = _axes(model, prune_spec, fine_tune_epochs, seed, variants, variants_from)
+    prune, study = _axes(model, prune_spec, (fine_tune_epochs, fine_tune_lr, seed), variants, variants_from)
     spec = OptimizeSpec(source=source, device=target, devices_file=devices_file, max_drop=max_drop,
                         objective=objective, budget_s=device_budget, stop_first=stop == "first", space=space,
                         out=Path(out) if out else Path("optimize") / name, executor=executor, prune=prune,
@@ -108,10 +110,11 @@ def command(model, target, devices_file, max_drop, objective, device_budget, sto
         raise EdgebenchError(f"{outcome.report['stopped']} (the report and the best so far are in {spec.out})")
 
 
-def _axes(model: str, prune_spec, fine_tune_epochs: int, seed: int, variants, variants_from):
-    """The optional axes, checked before any work: (PruneAxis or None, VariantsAxis or None)."""
+def _axes(model: str, prune_spec, fine_tune: tuple, variants, variants_from):
+    """The optional axes, checked before any work: (PruneAxis or None, VariantsAxis or None). `fine_tune`:
+    (epochs, learning rate, seed)."""
     ctx = click.get_current_context()
-    given = {name for name in ("fine_tune_epochs", "seed")
+    given = {name for name in ("fine_tune_epochs", "fine_tune_lr", "seed")
              if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT}
     if prune_spec is None and given:
         flag = "--" + sorted(given)[0].replace("_", "-")
@@ -119,7 +122,9 @@ def _axes(model: str, prune_spec, fine_tune_epochs: int, seed: int, variants, va
     if variants is not None and variants_from is None:
         raise click.UsageError("--variants needs --variants-from: the `edgebench ablation` folder that holds the "
                                "variants' checkpoints", ctx=ctx)
-    prune = parse_prune(prune_spec, fine_tune_epochs=fine_tune_epochs, seed=seed) if prune_spec is not None else None
+    epochs, lr, seed = fine_tune
+    prune = None if prune_spec is None else parse_prune(prune_spec, fine_tune_epochs=epochs, fine_tune_lr=lr,
+                                                        seed=seed)
     if prune is not None and variants_from is not None:
         raise click.UsageError("--prune and --variants do not go together: search MODEL's pruned copies, or the "
                                "study's variants", ctx=ctx)

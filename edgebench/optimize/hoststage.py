@@ -129,11 +129,11 @@ def own_accuracy(source: Source, outcomes: Dict) -> Optional[float]:
 
 
 def own_drop(source: Source, outcomes: Dict, reference: Reference) -> float:
-    """How far the source's own fp32 already is below the reference (0 when unmeasured)."""
+    """How far the source's own fp32 already is below the reference (negative: above it; 0 when unmeasured)."""
     accuracy = own_accuracy(source, outcomes)
     if accuracy is None or reference.accuracy is None:
         return 0.0
-    return max(0.0, reference.accuracy - accuracy)
+    return reference.accuracy - accuracy
 
 
 def new_entry(candidate: Candidate, source: Source) -> Dict:

@@ -28,6 +28,7 @@ from edgebench.prune.spec import PruneSpec
 PRUNE_METHODS = ("channel",)  # structured: the network really shrinks, so latency and size follow
 PRUNE_FORM = "channel:R[,R...] with each R a fraction of channels in (0, 1), e.g. channel:0.25,0.5"
 DEFAULT_FINE_TUNE_EPOCHS = 2
+DEFAULT_FINE_TUNE_LR = PruneSpec().lr  # the pruning package's (the study's fine-tuning after pruning)
 PRUNE_CACHE_VERSION = 1
 
 
@@ -38,6 +39,7 @@ class PruneAxis:
     method: str = "channel"
     ratios: Tuple[float, ...] = (0.5,)
     fine_tune_epochs: int = DEFAULT_FINE_TUNE_EPOCHS
+    fine_tune_lr: float = DEFAULT_FINE_TUNE_LR
     seed: int = 0
 
     def __post_init__(self):
@@ -47,23 +49,26 @@ class PruneAxis:
             raise BadOptionError(f"--prune ratios {list(self.ratios)} are out of range: give {PRUNE_FORM}")
         if self.fine_tune_epochs < 0:
             raise BadOptionError(f"--fine-tune-epochs {self.fine_tune_epochs} is out of range: give 0 or more")
+        if not (self.fine_tune_lr > 0.0 and self.fine_tune_lr != float("inf")):  # NaN fails too
+            raise BadOptionError(f"--fine-tune-lr {self.fine_tune_lr} is out of range: give a finite number > 0")
 
     def prune_spec(self, ratio: float) -> PruneSpec:
         """The pruning package's settings for one ratio: one step to the ratio, then the fine-tuning."""
         return PruneSpec(method=self.method, target=ratio, iterations=1, finetune_epochs=self.fine_tune_epochs,
-                         seed=self.seed)
+                         lr=self.fine_tune_lr, seed=self.seed)
 
     def to_json(self) -> Dict:
         return {"method": self.method, "ratios": list(self.ratios), "fine_tune_epochs": self.fine_tune_epochs,
-                "seed": self.seed}
+                "fine_tune_lr": self.fine_tune_lr, "seed": self.seed}
 
 
-def parse_prune(text: str, *, fine_tune_epochs: int = DEFAULT_FINE_TUNE_EPOCHS, seed: int = 0) -> PruneAxis:
+def parse_prune(text: str, *, fine_tune_epochs: int = DEFAULT_FINE_TUNE_EPOCHS,
+                fine_tune_lr: float = DEFAULT_FINE_TUNE_LR, seed: int = 0) -> PruneAxis:
     """`channel:0.25,0.5` -> PruneAxis; a BadOptionError naming the value and the valid form otherwise."""
     method, colon, ratios = str(text).strip().partition(":")
     if not colon or method.strip() not in PRUNE_METHODS:
-        known = method.strip() in PRUNE_METHODS
-        what = "names no ratio" if known else f"unknown method '{method.strip()}'"
+        name = method.strip()
+        what = "names no ratio" if name in PRUNE_METHODS else f"unknown method '{name}'" if name else "names no method"
         raise BadOptionError(f"--prune '{text}': {what}: give {PRUNE_FORM}")
     values = []
     for token in (t.strip() for t in ratios.split(",")):
@@ -77,7 +82,7 @@ def parse_prune(text: str, *, fine_tune_epochs: int = DEFAULT_FINE_TUNE_EPOCHS, 
         if value not in values:
             values.append(value)
     return PruneAxis(method=method.strip(), ratios=tuple(sorted(values)), fine_tune_epochs=fine_tune_epochs,
-                     seed=seed)
+                     fine_tune_lr=fine_tune_lr, seed=seed)
 
 
 def ratio_label(method: str, ratio: float) -> str:
@@ -232,7 +237,8 @@ def pruned_sources(base: Source, axis: PruneAxis) -> List[Source]:
     """One source per ratio, still pointing at MODEL's checkpoint: `make_pruned` prunes it in the host stage."""
     return [Source(name=ratio_label(axis.method, r), prefix=ratio_label(axis.method, r), kind="pruned",
                    input=base.input, facts={"prune": {"method": axis.method, "ratio": r, "fine_tune_epochs":
-                                                     axis.fine_tune_epochs, "seed": axis.seed}})
+                                                     axis.fine_tune_epochs, "fine_tune_lr": axis.fine_tune_lr,
+                                                     "seed": axis.seed}})
             for r in axis.ratios]
 
 

@@ -123,7 +123,10 @@ def plot(table: Sequence[Dict]) -> Optional[bytes]:
     front = sorted((r for r in placed if "latency" in r["pareto"]), key=lambda r: r["latency_ms"])
     ax.step([r["latency_ms"] for r in front], [r["change_pp"] for r in front], where="post", color="#dd8452",
             label="Pareto front")
+    for row in (r for r in placed if r.get("reference")):
+        ax.scatter([row["latency_ms"]], [row["change_pp"]], marker="*", s=160, color="#c44e52", zorder=4,
+                   label=f"reference ({row['name']})")
     ax.set_xlabel("best artifact's median latency on the device (ms)")
     ax.set_ylabel("accuracy change against the reference (pp)")
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="best", fontsize=8)
     return plots.png(fig)
