@@ -60,7 +60,8 @@ def build_report(*, spec, entries, decision, ledger, fingerprint, stopped, stage
         "candidates": list(entries.values()), "stages": stages, "wall_s": round(wall_s, 2),
         "sources": list(source_rows or []),
     }
-    report["study"] = study.rows(report) if len(report["sources"]) > 1 else []
+    shown = len(report["sources"]) > 1 or any(s["kind"] == "variant" for s in report["sources"])
+    report["study"] = study.rows(report) if shown else []
     report["answer"] = answer_line(report, spec.out)
     return report
 
