@@ -9,7 +9,7 @@ drop is counted (a pruned model that already loses 0.6 pp of a 1 pp budget may k
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Dict, List, Optional, Tuple
 
 from edgebench.errors import EdgebenchError
@@ -36,13 +36,14 @@ def host_stage(spec, journal, progress) -> Tuple[Dict[str, Dict], Dict[str, Dict
     """Every candidate's record, where each kept artifact lies, and one row per source (for the report)."""
     sources = [made_source(source, spec, journal, progress) for source in spec.sources()]
     plans = {source.name: source_candidates(spec, source) for source in sources}
-    first = [(s, g) for s in sources for g in export_groups(plans[s.name]) if not g[1] or s.reference]
+    first = [(s, g) for s in sources if "error" not in s.facts for g in export_groups(plans[s.name])
+             if not g[1] or s.reference]
     outcomes = exports(first, {s.name: spec.max_drop for s in sources}, spec, journal, progress)
     reference = reference_of(sources[0], outcomes)
     budgets = {s.name: round(spec.max_drop - own_drop(s, outcomes, reference), 4) for s in sources
                if not s.reference}
-    second = [(s, g) for s in sources for g in export_groups(plans[s.name]) if g[1] and not s.reference
-              and budgets[s.name] > 0]
+    second = [(s, g) for s in sources if "error" not in s.facts for g in export_groups(plans[s.name])
+              if g[1] and not s.reference and budgets[s.name] > 0]
     outcomes.update(exports(second, budgets, spec, journal, progress))
     entries: Dict[str, Dict] = {}
     located: Dict[str, Dict] = {}
@@ -63,8 +64,13 @@ def made_source(source: Source, spec, journal, progress) -> Source:
     """A pruned source with its checkpoint: pruned now (with its fine-tuning) or found in the cache."""
     if source.kind != "pruned":
         return source
-    with progress.stage(f"prune {source.name} ({spec.prune.fine_tune_epochs} fine-tune epochs)"):
-        made, cached = make_pruned(source, spec.prune, journal.folder / "cache" / "pruned", progress.note)
+    try:
+        with progress.stage(f"prune {source.name} ({spec.prune.fine_tune_epochs} fine-tune epochs)"):
+            made, cached = make_pruned(source, spec.prune, journal.folder / "cache" / "pruned", progress.note)
+    except (EdgebenchError, RuntimeError, ValueError) as exc:  # the model cannot be pruned so: the rest go on
+        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+        progress.note(f"{source.name}: pruning failed: {first_line}")
+        return replace(source, facts=dict(source.facts, error=f"pruning failed: {first_line}"))
     facts = made.facts["prune"]
     progress.note(f"{source.name}: {'cached' if cached else 'pruned'}, {facts['params']:,} params (from "
                   f"{facts['params_before']:,}), test accuracy {100 * facts['test_accuracy']:.2f} %")
@@ -145,6 +151,9 @@ def new_entry(candidate: Candidate, source: Source) -> Dict:
 def judge_candidate(entry: Dict, candidate: Candidate, source: Source, outcome: Optional[ExportOutcome],
                     located: Dict, entries: Dict, max_drop: float, reference: Reference,
                     budget: Optional[float]) -> None:
+    if source.facts.get("error"):
+        entry.update(reason="export-refused", detail=source.facts["error"])
+        return
     if outcome is None:  # an int8 mix with nothing left of the budget: never exported
         lost = max_drop - (budget or 0.0)
         entry.update(reason="accuracy-drop", detail=f"{source.name}'s fp32 already loses {lost:.2f} pp of the "
