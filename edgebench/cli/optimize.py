@@ -84,7 +84,8 @@ def command(model, target, devices_file, max_drop, objective, device_budget, sto
             executor, quiet) -> None:
     """Find the fastest (or smallest) artifact of MODEL within an accuracy budget, and prove it on the device:
     host exports and accuracy first, then device screening, a settings sweep on the few best and a long
-    confirmation. Prints one answer line; the why is in OUT/optimize.html."""
+    confirmation. With --prune or --variants, MODEL's pruned copies or the study's variants are searched too,
+    every drop measured from one reference. Prints one answer line; the why is in OUT/optimize.html."""
 
     space = Space(formats=_words(formats, "--format", ("onnx", "tflite")) or tuple(f.value for f in default_formats()),
                   precisions=_words(precisions, "--precisions", PRECISIONS) or PRECISIONS,
