@@ -277,7 +277,8 @@ def atomic_dir(path: PathLike, *, overwrite: bool = False,
             except EdgebenchError as exc:  # name the file where it was going, not its temporary home
                 if str(tmp) not in str(exc):
                     raise
-                raise EdgebenchError(str(exc).replace(str(tmp), str(path))) from None
+                exc.args = (str(exc).replace(str(tmp), str(path)),)  # the same kind of error (a WriteError stays one)
+                raise exc from None
             check_replaceable(path, overwrite=overwrite, owned=owned)  # the same verdict at the moment of the swap
             if path.exists():
                 old = Path(tempfile.mkdtemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent))

@@ -27,7 +27,10 @@ def write_bundle(out: Path, base_manifest: Dict, members: List[Dict], eval_from:
             shutil.copyfile(Path(member["source"]) / entry["file"], work / target)
             artifacts.append(dict(entry, name=member["name"], file=target))
         shutil.copyfile(eval_from / EVAL_FILE, work / EVAL_FILE)
-        manifest = dict(base_manifest, artifacts=artifacts, rejected=[], **(extra or {}))
+        # The probes stay out: the search compares candidates, not the device's peak (the agent would time the
+        # probes once per run, about 1.5 s each on this machine's stages), and their files are not copied.
+        manifest = {k: v for k, v in dict(base_manifest, artifacts=artifacts, rejected=[], **(extra or {})).items()
+                    if k != "probes"}
         write_json(work / MANIFEST_FILE, manifest)
     return out
 

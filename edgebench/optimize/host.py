@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from edgebench import __version__
-from edgebench.errors import EdgebenchError
+from edgebench.errors import EdgebenchError, WriteError
 from edgebench.export.manifest import MANIFEST_FILE
 from edgebench.export.pipeline import export_bundle
 from edgebench.export.spec import ExportSpec, Format, GateSpec, Precision, QuantSpec
@@ -77,6 +77,7 @@ class ExportOutcome:
     error: Optional[str]  # the whole export failed: every candidate of the group is refused with it
     cached: bool
     seconds: float
+    write_failed: bool = False  # the host could not write it (a full disk): every later export would fail too
 
 
 def export_group(task: ExportTask) -> ExportOutcome:
@@ -88,6 +89,9 @@ def export_group(task: ExportTask) -> ExportOutcome:
     tick = time.perf_counter()
     try:
         manifest = _export(task, folder)
+    except WriteError as exc:  # a full disk fails every export after it: the run stops, saying so
+        return ExportOutcome(folder=None, manifest=None, error=str(exc), cached=False,
+                             seconds=time.perf_counter() - tick, write_failed=True)
     except EdgebenchError as exc:
         return ExportOutcome(folder=None, manifest=None, error=str(exc), cached=False,
                              seconds=time.perf_counter() - tick)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Dict, List, Optional, Tuple
 
-from edgebench.errors import EdgebenchError
+from edgebench.errors import EdgebenchError, WriteError
 from edgebench.executor import make_executor
 from edgebench.optimize.host import ExportOutcome, ExportTask, export_group, group_entries, host_accuracy
 from edgebench.optimize.sources import Source, make_pruned
@@ -67,6 +67,8 @@ def made_source(source: Source, spec, journal, progress) -> Source:
     try:
         with progress.stage(f"prune {source.name} ({spec.prune.fine_tune_epochs} fine-tune epochs)"):
             made, cached = make_pruned(source, spec.prune, journal.folder / "cache" / "pruned", progress.note)
+    except WriteError:  # a full disk: the run stops, saying so
+        raise
     except (EdgebenchError, RuntimeError, ValueError) as exc:  # the model cannot be pruned so: the rest go on
         first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
         progress.note(f"{source.name}: pruning failed: {first_line}")
@@ -107,6 +109,8 @@ def run_exports(tasks: List[ExportTask], names: List[str], executor: str, progre
         for done in running.map(export_group, tasks, names=names, cpus=1):
             outcome = done.value if done.error is None else ExportOutcome(
                 folder=None, manifest=None, error=done.error, cached=False, seconds=done.seconds)
+            if outcome.write_failed:  # the executor hands back values, not exceptions: raised again here
+                raise WriteError(outcome.error)
             outcomes[done.index] = outcome
             progress.note(f"export {done.name}: {'cached' if outcome.cached else outcome.error or 'written'}")
             advance()

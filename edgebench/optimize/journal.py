@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional
@@ -53,9 +54,16 @@ class Journal:
         folder = Path(folder)
         path = folder / JOURNAL_FILE
         if not cls.check(folder, identity):
+            created = not folder.exists()
             with os_errors_named(folder):
                 folder.mkdir(parents=True, exist_ok=True)
-            write_json(path, {"kind": JOURNAL_KIND, "version": JOURNAL_VERSION, "identity": identity, "runs": []})
+            try:
+                write_json(path, {"kind": JOURNAL_KIND, "version": JOURNAL_VERSION, "identity": identity,
+                                  "runs": []})
+            except EdgebenchError:  # a full disk or a refused write: the folder made for it goes too
+                if created:
+                    shutil.rmtree(folder, ignore_errors=True)
+                raise
         return cls(folder=folder, identity=identity)
 
     def record_run(self, entry: Dict) -> None:

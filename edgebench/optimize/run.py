@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from edgebench.devices.measure import open_device
-from edgebench.errors import BadOptionError, EdgebenchError
+from edgebench.errors import BadOptionError, EdgebenchError, WriteError
 from edgebench.fileio import Terminated
 from edgebench.optimize.answer import write_outputs
 from edgebench.optimize.bundles import candidates_bundle
@@ -123,6 +123,8 @@ def device_stages(spec: OptimizeSpec, journal, device, fingerprint: Dict, entrie
             decision = search.run()
     except (KeyboardInterrupt, Terminated) as exc:
         stopped, interrupted = "interrupted", exc
+    except WriteError:  # a full disk on the host: nothing more can be written, the journal keeps what was done
+        raise
     except EdgebenchError as exc:  # a dropped connection or a device that went away
         stopped = f"the device failed: {exc}"
     if decision is None:

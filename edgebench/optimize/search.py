@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional
 
 from device_agent.configs import Setting, Sweep
-from edgebench.errors import EdgebenchError
+from edgebench.errors import EdgebenchError, WriteError
 from edgebench.optimize import stats as figures
 from edgebench.optimize.ledger import CONFIRMATION, SCREENING, SWEEP, UNKNOWN_LATENCY_MS, Ledger, Protocol
 from edgebench.optimize.space import Space, setting_key
@@ -89,6 +89,8 @@ class Search:
                    for _ in range(configurations_per(self.entries[n]["format"], settings))]
         try:
             result = self.ledger.run(protocol, names, settings, guesses)
+        except WriteError:  # the host could not keep the result: not the device's fault
+            raise
         except EdgebenchError as exc:
             for name in names:
                 self.mark(name, "device-error", str(exc))
