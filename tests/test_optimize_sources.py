@@ -21,9 +21,9 @@ def optimize(*args):
 
 
 def test_prune_spec_parsing():
-    axis = parse_prune("channel:0.5,0.25,0.5", fine_tune_epochs=0, fine_tune_lr=0.01, seed=3)
+    axis = parse_prune("channel:0.5,0.25,0.5", fine_tune_epochs=0, fine_tune_lr=0.05, seed=3)
     assert (axis.method, axis.ratios, axis.fine_tune_epochs, axis.seed) == ("channel", (0.25, 0.5), 0, 3)
-    assert axis.prune_spec(0.5).lr == 0.01 and parse_prune("channel:0.5").prune_spec(0.5).lr == 1e-4
+    assert axis.prune_spec(0.5).lr == 0.05 and parse_prune("channel:0.5").prune_spec(0.5).lr == 1e-2
     assert axis.prune_spec(0.25).schedule() == [0.25]  # one step to the ratio, the pruning package's own schedule
     assert axis.prune_spec(0.25).finetune_epochs == 0 and axis.prune_spec(0.25).method == "channel"
     for bad, what in (("channel:1.5", "ratio '1.5' is not a fraction in (0, 1)"), ("foo:0.5", "unknown method 'foo'"),
@@ -133,10 +133,10 @@ def test_an_out_folder_with_other_prune_settings_is_refused_naming_the_differenc
     for axis, difference in ((parse_prune("channel:0.25,0.5", fine_tune_epochs=0), "prune.ratios [0.5] there, "
                                                                                     "[0.25, 0.5] here"),
                              (parse_prune("channel:0.5", fine_tune_epochs=1), "prune.fine_tune_epochs 0 there, 1 here"),
-                             (parse_prune("channel:0.5", fine_tune_epochs=0, fine_tune_lr=0.01),
-                              "prune.fine_tune_lr 0.0001 there, 0.01 here"),
+                             (parse_prune("channel:0.5", fine_tune_epochs=0, fine_tune_lr=0.05),
+                              "prune.fine_tune_lr 0.01 there, 0.05 here"),
                              (None, 'prune {"method": "channel", "ratios": [0.5], "fine_tune_epochs": 0, '
-                                    '"fine_tune_lr": 0.0001, "seed": 0} there, null here')):
+                                    '"fine_tune_lr": 0.01, "seed": 0} there, null here')):
         later = OptimizeSpec(source=source, space=space, out=out, prune=axis)
         with pytest.raises(Exception, match=f"other settings \\({difference.replace('[', '.').replace(']', '.')}\\)"):
             Journal.check(out, later.identity())
