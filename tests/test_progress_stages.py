@@ -3,7 +3,9 @@ prints every stage with its seconds; a bad value with `--quiet` is refused as be
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
+import io
 import json
 import os
 import pty
@@ -13,6 +15,7 @@ import struct
 import subprocess
 import sys
 import termios
+import threading
 
 import pytest
 from click.testing import CliRunner
@@ -36,13 +39,13 @@ def _positive_floats(records):
 
 def test_prune_records_and_prints_each_stage(trained_checkpoint, tmp_path):
     lines = []
-    rows = prune_checkpoint(str(trained_checkpoint), None, PruneSpec(iterations=2, finetune_epochs=0),
+    rows = prune_checkpoint(str(trained_checkpoint), None, PruneSpec(iterations=1, finetune_epochs=0),
                             tmp_path / "p", log=lines.append)
     summary = json.loads((tmp_path / "p" / SUMMARY_FILE).read_text())
-    assert [row["iteration"] for row in rows] == [0, 1, 2]
+    assert [row["iteration"] for row in rows] == [0, 1]
     assert _stages(summary["stage_times"]) == [
         ("checkpoint and data", 0), ("baseline evaluation", 0), ("prune step 1 (to 20.0 %)", 0), ("fine-tune 1", 0),
-        ("save 1", 0), ("prune step 2 (to 36.0 %)", 0), ("fine-tune 2", 0), ("save 2", 0)]
+        ("save 1", 0)]
     _positive_floats(summary["stage_times"])
     printed = {m["stage"]: float(m["seconds"]) for m in map(STAGE_LINE.match, lines) if m}
     recorded = {r["stage"]: r["seconds"] for r in summary["stage_times"]}
@@ -109,10 +112,47 @@ def test_the_commands_reporter_draws_bars_on_a_terminal():
     assert re.search(rb"work: [0-9.]+ s", output)
 
 
-def test_quiet_train_on_a_terminal_prints_stage_lines_and_no_bar(tmp_path):
+def _in_process_on_a_terminal(args, monkeypatch):
+    """Run the command line here with stdout on a pseudo-terminal 120 columns wide (no interpreter to start, torch
+    already imported); (exit code, all it printed). The descriptors the command opened on the terminal (its
+    progress's copy of stdout) are closed after it."""
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    terminal = os.ttyname(follower)
+    before = set(os.listdir("/proc/self/fd"))
+    chunks = []
+    reader = threading.Thread(target=_drain, args=(leader, chunks), daemon=True)
+    reader.start()
+    with os.fdopen(follower, "w", buffering=1) as stdout:
+        monkeypatch.setattr(sys, "stdout", stdout)
+        try:
+            code = cli.main(args, prog_name="edgebench", standalone_mode=False) or 0
+        finally:
+            monkeypatch.undo()
+            for fd in set(os.listdir("/proc/self/fd")) - before:
+                with contextlib.suppress(OSError):
+                    if os.readlink(f"/proc/self/fd/{fd}") == terminal:
+                        os.close(int(fd))
+    reader.join(timeout=30)
+    os.close(leader)
+    return code, b"".join(chunks)
+
+
+def _drain(leader: int, chunks) -> None:
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # every writer closed the terminal
+            return
+        if not chunk:
+            return
+        chunks.append(chunk)
+
+
+def test_quiet_train_on_a_terminal_prints_stage_lines_and_no_bar(tmp_path, monkeypatch):
     out = tmp_path / "t.pt"
-    code, output = _run_on_a_terminal([sys.executable, "-m", "edgebench", "train", "test_resnet", "--epochs", "1",
-                                       "--limit", "64", "--batch-size", "16", "--out", str(out), "--quiet"])
+    code, output = _in_process_on_a_terminal(["train", "test_resnet", "--epochs", "1", "--limit", "64",
+                                              "--batch-size", "16", "--out", str(out), "--quiet"], monkeypatch)
     text = output.decode()
     assert code == 0, text
     lines = [line for line in text.replace("\r\n", "\n").split("\n") if line]
@@ -137,3 +177,22 @@ def test_bad_values_with_quiet_are_refused_before_any_work(args, message, tmp_pa
     assert result.exit_code == 2, result.output
     assert message in result.output and "Traceback" not in result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_a_python_caller_passes_its_own_progress_into_the_int8_export(tmp_path):
+    import edgebench as eb
+    from edgebench.progress import Progress
+
+    stream = io.StringIO()
+    progress = Progress(enabled=True, quiet=True, stream=stream)
+    bundle = eb.export("test_resnet", int8=True, formats="onnx", eval_size=16, calibration_size=16,
+                       out=tmp_path / "b", progress=progress)
+    stages = _stages(progress.records())
+    assert stages == _stages(bundle.manifest["stage_times"])  # the caller's list is the manifest's
+    assert ("calibration (minmax, 16 images) and quantization", 3) in stages
+    assert ("int8 trial: u8s8-rr", 2) in stages and ("onnx-int8", 0) in stages
+    text = stream.getvalue()
+    assert "\r" not in text
+    assert re.search(r"^ +calibration images \(minmax\): 16/16 done in [0-9.]+ s$", text, re.M)
+    assert len(re.findall(r"^ +eval images: 16/16 done in [0-9.]+ s$", text, re.M)) == 2  # each gate's bar
+    assert re.search(r"^onnx-int8: [0-9.]+ s$", text, re.M)

@@ -70,11 +70,14 @@ class CachedQuantizer:
                    "percentile": CalibrationMethod.Percentile}
         activation, reduce_range = QUANT_CONFIGS[config]
         cache = self.caches.setdefault(method, self.work / f"ranges-{method}.json")
+        first = not cache.exists()  # this call calibrates (a stage of its own, and a bar over the images)
+        stage = self.progress.stage(f"calibration ({method}, {len(self.calibration)} images) and quantization") \
+            if first else contextlib.nullcontext()
         calibrating = self.progress.counter(total=len(self.calibration), desc=f"calibration images ({method})",
-                                            unit="img") if not cache.exists() else contextlib.nullcontext(None)
+                                            unit="img") if first else contextlib.nullcontext(None)
         try:
-            with calibrating as advance, contextlib.redirect_stdout(io.StringIO()):  # the entropy and percentile
-                # calibrators print their own progress
+            with stage, calibrating as advance, contextlib.redirect_stdout(io.StringIO()):  # the entropy and
+                # percentile calibrators print their own progress
                 reader = ArrayCalibrationReader(self.input_name, self.calibration, self.batch_size, advance)
                 quantize_static(
                     str(self.prepared), str(target), reader, quant_format=QuantFormat.QDQ, per_channel=per_channel,
