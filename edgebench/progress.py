@@ -22,6 +22,8 @@ Rules:
 - `Progress(enabled=True, write=log)` sends every line through a caller's line printer (a `log` callable that
   already decides whether anything is shown) and draws no bars: the bridge for code that takes `log=`.
 - `echo` is the `log=` of work that prints its own lines while this reporter draws bars on the same stream.
+- A command's reporter writes to `stdout_copy()`: its lines and bars reach the console even while TensorFlow's
+  converter runs with file descriptors 1 and 2 parked (the TFLite calibration bar).
 - `child(quiet=...)`/`disabled()` are the ways to hand a reporter to work that should print less; the stage
   list is the caller's (`stages`, `records()`), never a module global.
 """
