@@ -23,6 +23,10 @@ AGENT_PACKAGES="numpy onnxruntime ai-edge-litert"
 require_root
 ensure_host_tools
 mkdir -p "$CACHE"
+# One build per suite at a time: a second run (a suite built ahead, then `make test-arm64`) waits for the first
+# and reuses its stamps instead of building into the same folder.
+exec 9> "$CACHE/.build.lock"
+flock 9
 
 if [[ ! -f "$ROOT_STAMP" ]]; then
     if [[ -e "$ROOT" ]]; then
