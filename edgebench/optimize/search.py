@@ -127,24 +127,37 @@ class Search:
             per_format = [sum(self.entries[n]["format"] == fmt for n in pool) for fmt in self.space.formats]
             if number and max(per_format, default=0) <= self.spec.top_k + 2:
                 return  # the sweep takes the best of each runtime, the confirmation the best two: no narrowing needed
-            configs = self.measure(protocol, pool, [self.space.screening_setting(self.entries[n]["format"])
-                                                    for n in pool])
+            formats = dict.fromkeys(self.entries[n]["format"] for n in pool)
+            both = [s for fmt in formats for s in self.space.screening_settings(fmt)]
+            configs = self.measure(protocol, pool, both)
+            if configs is None and len(both) > len(formats):  # a tight budget: the most threads only
+                configs = self.measure(protocol, pool, [self.space.screening_setting(fmt) for fmt in formats])
             if configs is None:
                 if number == 0:
                     for name in pool:
                         self.mark(name, "budget-exhausted", "screening did not fit in the device budget")
                 return
-            for config in configs:
-                # against the fastest of its own runtime, both with the same setting: formats are compared only
-                # once each has its best setting (after the sweep)
-                fmt = self.entries[config.name]["format"]
-                fastest = min((c for c in configs if self.entries[c.name]["format"] == fmt),
-                              key=lambda c: c.median_ms)
-                comparison = figures.against(fastest, config)
-                self.record(f"screening-{number + 1}", config, {"against_fastest": comparison})
-                if self.spec.objective == "latency" and figures.clearly_slower(comparison):
-                    self.mark(config.name, "dominated", f"{comparison['ratio']:.2f}x the fastest "
-                              f"{comparison['ratio_ci95']} in screening ({fastest.name})")
+            self.judge_screening(f"screening-{number + 1}", configs)
+
+    def judge_screening(self, stage: str, configs: List[figures.Config]) -> None:
+        """Each candidate against the fastest of its own runtime at each screened setting (formats are compared
+        only once each has its best setting, after the sweep); it is stopped only when it is clearly slower at
+        every one of them: a small model can lose at the most threads and win at one."""
+        by_name: Dict[str, List] = {}
+        for config in configs:
+            fmt = self.entries[config.name]["format"]
+            fastest = min((c for c in configs if self.entries[c.name]["format"] == fmt and c.setting == config.setting),
+                          key=lambda c: c.median_ms)
+            by_name.setdefault(config.name, []).append((config, fastest, figures.against(fastest, config)))
+        for name, checks in by_name.items():
+            config, fastest, comparison = min(checks, key=lambda check: check[0].median_ms)  # its best setting
+            self.record(stage, config, {"against_fastest": comparison, "settings": {
+                c.setting.label(): {"against": f.name, **cmp} for c, f, cmp in checks}})
+            if self.spec.objective == "latency" and all(figures.clearly_slower(cmp) for _, _, cmp in checks):
+                closest = min(checks, key=lambda check: check[2]["ratio"])
+                self.mark(name, "dominated", f"{closest[2]['ratio']:.2f}x the fastest {closest[2]['ratio_ci95']} in "
+                          f"screening ({closest[1].name}, {closest[0].setting.label()}; slower at every setting "
+                          "screened)")
 
     def sweep(self) -> None:
         alive = sorted(self.alive(), key=self.rank_key)

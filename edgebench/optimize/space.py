@@ -7,7 +7,7 @@ within `--max-drop` (the export's int8 budget search); plain `int8` quantizes ev
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Dict, List, Tuple
 
 from device_agent.configs import GRAPH_OPTIMIZATIONS, Setting
@@ -80,6 +80,12 @@ class Space:
             return [Setting(threads=t, ort_graph_optimization=o, ort_execution_mode="sequential")
                     for t in self.threads for o in self.graph_optimizations]
         return [Setting(threads=t, xnnpack=x) for t in self.threads for x in self.xnnpack]
+
+    def screening_settings(self, fmt: str) -> List[Setting]:
+        """The screening's settings: each runtime's default at the fewest and at the most threads (the setting
+        that changes a ranking most: small models often run best on one thread, large ones on all)."""
+        default = self.screening_setting(fmt)
+        return [replace(default, threads=t) for t in sorted({min(self.threads), max(self.threads)})]
 
     def screening_setting(self, fmt: str) -> Setting:
         """What the screening measures every candidate with: the most threads, each runtime's default."""
