@@ -10,12 +10,13 @@ Two parts:
   protocol; the winner is compared with the grid's best in that run (paired ratio and verdict).
 
     python bench/optimize.py [--seeds 100] [--models int8-test,variant13] [--variant13-checkpoint CKPT]
-                             [--max-drop 1] [--out bench-results/optimize] [--no-local]
+                             [--max-drop 1] [--formats onnx,tflite] [--out bench-results/optimize] [--no-local]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import tempfile
@@ -57,13 +58,17 @@ def simulated(seeds: int) -> List[str]:
             f"{100 * max(shares):.1f} %", f"{seconds:.1f}"]
 
 
-def local(name: str, settings: Dict, max_drop: float, out: Path, checkpoint=None) -> List[str]:
+def local(name: str, settings: Dict, max_drop: float, out: Path, formats=("onnx", "tflite"),
+          checkpoint=None) -> List[str]:
     from edgebench import progress as progress_module
     from edgebench.optimize.host import ModelInput
     from edgebench.optimize.run import OptimizeSpec, run_optimize
     from edgebench.optimize.space import Space
 
-    space = Space(formats=("onnx",), threads=(1, 2), graph_optimizations=("all", "basic", "disable"))
+    # The command's own defaults: both formats, every precision, threads 1 to the cores, XNNPACK on and off, the
+    # three graph optimisation levels (a narrower space is `--formats onnx`).
+    space = Space(formats=formats, threads=tuple(range(1, (os.cpu_count() or 1) + 1)), xnnpack=(True, False),
+                  graph_optimizations=("all", "basic", "disable"))
     source = ModelInput(checkpoint=checkpoint, eval_size=500, calibration_size=128, **settings)
     folder = out / name
     for stale in ("cache/device", "grid", "winner"):  # the device is measured afresh; the host exports are kept
@@ -78,11 +83,12 @@ def local(name: str, settings: Dict, max_drop: float, out: Path, checkpoint=None
     stages = {r["stage"]: r["seconds"] for r in report["stages"] if not r.get("depth")}
     speed = report["decision"]["speedup"]
     winner = next(c for c in report["candidates"] if c["reason"] == "winner")
-    full = next((c for c in report["candidates"] if c["name"] == "onnx-int8"), {})
+    full = "; ".join(f"{c['format']}: {c['reason']} ({-c['host']['drop_pp']:+.1f} pp)" for c in report["candidates"]
+                     if c["precision"] == "int8" and c.get("host")) or "-"
     return [name, winner["name"], report["decision"]["setting"] and _short(report["decision"]["setting"]),
             f"{speed['ratio']:.2f} [{speed['ratio_ci95'][0]:.2f}, {speed['ratio_ci95'][1]:.2f}]" if speed else "-",
             f"{-winner['host']['drop_pp']:+.1f}", f"{winner['bytes'] / 2**20:.2f}",
-            f"{full.get('reason', '-')} ({-full['host']['drop_pp']:+.1f} pp)" if full.get("host") else "-",
+            full,
             grid["verdict"], f"{report['device_seconds']['spent']:.0f}", f"{grid['seconds']:.0f}",
             f"{100 * report['device_seconds']['spent'] / grid['seconds']:.0f} %",
             f"{stages.get('host', 0):.0f} / {stages.get('device', 0):.0f}", f"{wall:.0f}"]
@@ -122,6 +128,7 @@ def main() -> None:
     parser.add_argument("--max-drop", type=float, default=1.0)
     parser.add_argument("--out", type=Path, default=ROOT / "bench-results" / "optimize")
     parser.add_argument("--no-local", action="store_true")
+    parser.add_argument("--formats", default="onnx,tflite", help="the formats searched (default: both)")
     args = parser.parse_args()
     print(table(["seeds", "optimum found", "median share of grid", "max share of grid", "wall s"],
                 [simulated(args.seeds)]))
@@ -130,7 +137,7 @@ def main() -> None:
     rows = []
     for name in args.models.split(","):
         checkpoint = args.variant13_checkpoint if name == "variant13" else None
-        rows.append(local(name, MODELS[name], args.max_drop, args.out, checkpoint))
+        rows.append(local(name, MODELS[name], args.max_drop, args.out, tuple(args.formats.split(",")), checkpoint))
     print()
     print(table(["model", "winner", "setting", "speed-up vs fp32 [95 %]", "drop pp", "MiB", "full int8",
                  "against the grid", "device s", "grid device s", "share", "host / device wall s", "wall s"], rows))

@@ -44,6 +44,10 @@ def speed(model: str, work: Path) -> None:
         ["`edgebench export --int8`", "fp32 + int8 ONNX, int8 TFLite, all verified", f"{ours:.1f}"],
         ["ratio", "", f"{baseline / ours:.2f}x faster"],
     ]))
+    stages = read_manifest(work / "ours").get("stage_times") or []
+    print(f"\n### Where edgebench's {ours:.1f} s went (the manifest's stage times)\n")
+    print(table(["stage", "seconds"], [["  " * s.get("depth", 0) + s["stage"], f"{s['seconds']:.1f}"]
+                                       for s in stages]))
 
 
 def precision_table(work: Path) -> None:
