@@ -95,7 +95,10 @@ def _predictions(folder: Path, name: str) -> Optional[Tuple[Dict, Dict]]:
     paths = [folder / f"{name}.{machine}.json" for machine in ("x86_64", "aarch64")]
     if not all(path.exists() for path in paths):
         return None
-    return json.loads(paths[0].read_text()), json.loads(paths[1].read_text())
+    try:
+        return json.loads(paths[0].read_text()), json.loads(paths[1].read_text())
+    except ValueError:  # a run that died while writing: judged as missing, never a traceback
+        return None
 
 
 def _differences(x86: Dict, arm: Dict) -> List[str]:

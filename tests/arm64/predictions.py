@@ -38,5 +38,6 @@ def predictions(bundle_path: str, artifact_name: str, limit: int = 0) -> dict:
 if __name__ == "__main__":
     bundle_arg, artifact_arg, out_arg = sys.argv[1:4]
     limit_arg = int(sys.argv[4]) if len(sys.argv) > 4 else 0
-    with open(out_arg, "w") as handle:
-        json.dump(predictions(bundle_arg, artifact_arg, limit_arg), handle)
+    found = predictions(bundle_arg, artifact_arg, limit_arg)  # before the file is opened: a runtime that aborts
+    with open(out_arg, "w") as handle:                       # leaves no file, never an empty one
+        json.dump(found, handle)

@@ -73,6 +73,13 @@ as_pi() {  # as_pi ROOT COMMAND: a login-less shell of the unprivileged user, in
     chroot --userspec=pi:pi "$1" env -i PATH=/usr/bin:/bin HOME=/home/pi LANG=C.UTF-8 /bin/sh -c "cd /home/pi && $2"
 }
 
+minimal_sys() {  # minimal_sys ROOT: a /sys holding only the CPU lists (unmounted by the caller)
+    mount -t tmpfs -o size=1m,mode=755 sysfs-minimal "$1/sys" || return 1
+    mkdir -p "$1/sys/devices/system/cpu"
+    local list
+    for list in possible present online; do echo "0-$(( $(nproc) - 1 ))" > "$1/sys/devices/system/cpu/$list"; done
+}
+
 run_suite() {
     local suite=$1 cache="$REPO/.cache/arm64/$1" root="$REPO/.cache/arm64/$1/root" code=0
     bash "$HERE/build_root.sh" "$suite" || return 1
@@ -114,10 +121,7 @@ print(",".join(r["artifact"] for r in runs if "signal" in (r.get("error") or "")
     rm -f "$cache/aarch64-minimal-sys.json"
     if [[ -n "$crashed" ]]; then
         say "$suite: $crashed killed without /sys; again with a minimal /sys (CPU lists only)"
-        mount -t tmpfs -o size=1m,mode=755 sysfs-minimal "$root/sys" || return 1
-        mkdir -p "$root/sys/devices/system/cpu"
-        local list
-        for list in possible present online; do echo "0-$(( $(nproc) - 1 ))" > "$root/sys/devices/system/cpu/$list"; done
+        minimal_sys "$root" || return 1
         as_pi "$root" "agent-venv/bin/python -m device_agent run bundle --artifacts $crashed --out work/aarch64-minimal-sys.json ${TIMING[*]}" \
             > "$cache/run-minimal-sys.log" 2>&1 || true
         umount "$root/sys"
@@ -130,8 +134,15 @@ print(",".join(r["artifact"] for r in runs if "signal" in (r.get("error") or "")
     cp "$X86_PREDICTIONS/"*.x86_64.json "$cache/predictions/"
     local artifact
     for artifact in $ARTIFACTS; do
+        local needs_sys=""
+        if [[ ",$crashed," == *",$artifact,"* ]]; then  # what the agent needed, its predictions need too
+            echo "$artifact: with the minimal /sys" >> "$cache/predictions.log"
+            minimal_sys "$root" || return 1
+            needs_sys=1
+        fi
         as_pi "$root" "agent-venv/bin/python checks/predictions.py bundle $artifact work/$artifact.aarch64.json $EVAL_LIMIT" \
             >> "$cache/predictions.log" 2>&1 || true
+        [[ -z "$needs_sys" ]] || umount "$root/sys"
         cp "$root/home/pi/work/$artifact.aarch64.json" "$cache/predictions/" 2> /dev/null || true
     done
     local verdict=0
