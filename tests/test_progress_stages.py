@@ -10,7 +10,6 @@ import json
 import os
 import pty
 import re
-import select
 import struct
 import subprocess
 import sys
@@ -76,30 +75,28 @@ def test_ablation_records_its_stages_and_each_variants(tmp_path):
         ["data", "training (1 epochs)", "checkpoint", "train", "measure"]
 
 
-def _run_on_a_terminal(args, timeout=120.0):
-    """Run `args` with stdout and stderr on a pseudo-terminal 120 columns wide (a bar is drawn only on a
-    terminal, and tqdm draws nothing in zero columns); all it printed, as bytes."""
+def _terminal():
+    """A pseudo-terminal 120 columns wide (a bar is drawn only on a terminal, and tqdm draws nothing in zero
+    columns): (leader, follower) descriptors."""
     leader, follower = pty.openpty()
     fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    return leader, follower
+
+
+def _run_on_a_terminal(args, timeout=120.0):
+    """Run `args` with stdout and stderr on a pseudo-terminal; (exit code, all it printed, as bytes)."""
+    leader, follower = _terminal()
     child = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=follower, stderr=follower, close_fds=True)
     os.close(follower)
-    output = b""
+    chunks = []
+    reader = threading.Thread(target=_drain, args=(leader, chunks), daemon=True)
+    reader.start()
     try:
-        while True:
-            ready, _, _ = select.select([leader], [], [], timeout)
-            if not ready:
-                raise AssertionError(f"no output for {timeout} s: {output[-400:]!r}")
-            try:
-                chunk = os.read(leader, 65536)
-            except OSError:  # the child closed the terminal
-                break
-            if not chunk:
-                break
-            output += chunk
+        child.wait(timeout=timeout)
+        reader.join(timeout=timeout)
     finally:
         os.close(leader)
-        child.wait(timeout=timeout)
-    return child.returncode, output
+    return child.returncode, b"".join(chunks)
 
 
 def test_the_commands_reporter_draws_bars_on_a_terminal():
@@ -116,8 +113,7 @@ def _in_process_on_a_terminal(args, monkeypatch):
     """Run the command line here with stdout on a pseudo-terminal 120 columns wide (no interpreter to start, torch
     already imported); (exit code, all it printed). The descriptors the command opened on the terminal (its
     progress's copy of stdout) are closed after it."""
-    leader, follower = pty.openpty()
-    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    leader, follower = _terminal()
     terminal = os.ttyname(follower)
     before = set(os.listdir("/proc/self/fd"))
     chunks = []

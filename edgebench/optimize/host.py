@@ -89,12 +89,9 @@ def export_group(task: ExportTask) -> ExportOutcome:
     tick = time.perf_counter()
     try:
         manifest = _export(task, folder)
-    except WriteError as exc:  # a full disk fails every export after it: the run stops, saying so
+    except EdgebenchError as exc:  # a full disk (WriteError) fails every export after it: the run stops, saying so
         return ExportOutcome(folder=None, manifest=None, error=str(exc), cached=False,
-                             seconds=time.perf_counter() - tick, write_failed=True)
-    except EdgebenchError as exc:
-        return ExportOutcome(folder=None, manifest=None, error=str(exc), cached=False,
-                             seconds=time.perf_counter() - tick)
+                             seconds=time.perf_counter() - tick, write_failed=isinstance(exc, WriteError))
     return ExportOutcome(folder=folder, manifest=manifest, error=None, cached=False,
                          seconds=round(time.perf_counter() - tick, 2))
 
