@@ -1,11 +1,18 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+# A run started in the background of a shell without job control inherits SIGINT ignored, and so would every agent
+# the tests start and then interrupt (a Python started with SIGINT ignored keeps ignoring it). The tests need Ctrl-C
+# to mean what it means in a terminal: with a handler here, each child starts with the default again.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATASETS = ROOT.parent / "shared" / "datasets"
