@@ -24,6 +24,7 @@ Rules:
 - `echo` is the `log=` of work that prints its own lines while this reporter draws bars on the same stream.
 - A command's reporter writes to `stdout_copy()`: its lines and bars reach the console even while TensorFlow's
   converter runs with file descriptors 1 and 2 parked (the TFLite calibration bar).
+- `record(name, seconds)` adds a stage that ran in another process beside this one's (`"elsewhere": true`).
 - `child(quiet=...)`/`disabled()` are the ways to hand a reporter to work that should print less; the stage
   list is the caller's (`stages`, `records()`), never a module global.
 """
@@ -51,11 +52,14 @@ class StageTime:
     seconds: float
     depth: int = 0
     failed: bool = False
+    elsewhere: bool = False  # ran in another process beside this one's stages (not part of their sum)
 
     def as_record(self) -> dict:
         record = {"stage": self.name, "seconds": round(self.seconds, 3)}
         if self.depth:
             record["depth"] = self.depth
+        if self.elsewhere:
+            record["elsewhere"] = True
         if self.failed:
             record["failed"] = True
         return record
@@ -129,6 +133,14 @@ class Progress:
                 self.stages.append(StageTime(name=name, seconds=seconds, depth=depth, failed=failed))
             if self.enabled:
                 self._write("  " * depth + f"{name}: {_format_seconds(seconds)}" + (" (failed)" if failed else ""))
+
+    def record(self, name: str, seconds: float) -> None:
+        """A stage that ran in another process, beside this one's (a worker's own seconds): recorded under the
+        open stage with `"elsewhere": true`, and printed like a stage's end."""
+        with self._lock:
+            self.stages.append(StageTime(name=name, seconds=seconds, depth=self._depth, elsewhere=True))
+        if self.enabled:
+            self._write("  " * self._depth + f"{name}: {_format_seconds(seconds)}")
 
     def bar(self, items: Union[int, Iterable[Item]], *, desc: str, total: Optional[int] = None,
             unit: str = "it") -> Iterator[Item]:

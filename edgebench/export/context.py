@@ -32,6 +32,7 @@ class ExportContext:
     spec: ExportSpec
     fp32_onnx: Path  # the reference graph every other artifact is made from
     progress: Progress = field(default_factory=disabled, repr=False)  # bars for the stages that iterate
+    tflite_worker: object = None  # the TFLite branch running beside the ONNX stages (`tflite.worker`), if it is
     _fp32_layers: Optional[Dict[str, str]] = field(default=None, repr=False)
 
     def fp32_layers(self) -> Dict[str, str]:
@@ -39,6 +40,11 @@ class ExportContext:
         if self._fp32_layers is None:
             self._fp32_layers = layer_map(self.fp32_onnx)
         return self._fp32_layers
+
+    def threads(self) -> int:
+        """Intra-op threads for the host's runtimes now: one while the TFLite worker runs beside them (it keeps a
+        core busy, and two threads sharing one free core wait on each other at every op), else every core (0)."""
+        return 1 if self.tflite_worker is not None and self.tflite_worker.running() else 0
 
     def check(self, logits: np.ndarray) -> Agreement:
         return compare(logits, self.reference, self.eval_set.labels, self.reference_name)

@@ -36,6 +36,7 @@ from edgebench.export.onnx_input import load_model, prepare_onnx, run_error
 from edgebench.export.probes import build_probes
 from edgebench.export.source import ModelSource, resolve_model
 from edgebench.export.spec import FORMATS, ExportSpec, Format, Precision, check_available
+from edgebench.export.tflite import worker as tflite_worker
 from edgebench.export.verify import onnx_logits, torch_logits
 from edgebench.export.watchdog import stage_limit
 from edgebench.export.writers import open_writer
@@ -60,6 +61,7 @@ def export_bundle(model: str, out: Path, spec: ExportSpec, *, checkpoint: Option
     out = Path(out)
     check_replaceable(out, overwrite=overwrite, owned=is_bundle)  # before any long work
     check_available(spec.formats)
+    tflite_worker.setting()  # a bad EDGEBENCH_TFLITE_WORKER is refused before any work
     started = time.perf_counter()
     # A string is resolved here; the Python API hands over a ready source (a module or ModelProto in memory).
     with progress.stage("model and data"):
@@ -68,17 +70,19 @@ def export_bundle(model: str, out: Path, spec: ExportSpec, *, checkpoint: Option
         train_raw = load_split(data_ref, "train")  # read once: normalisation fitting and calibration share it
         preprocess = _preprocess(source, train_raw, _square(input_size), channels, mean, std)
     with atomic_dir(out, overwrite=overwrite, owned=is_bundle) as work:
-        with progress.stage("ONNX export and reference outputs"):
-            context = _context(source, data_ref, train_raw, preprocess, spec, work / "model.fp32.onnx", log)
-        context.progress = progress  # the bars of the stages that iterate (calibration, trials, eval images)
-        artifacts: List[Dict] = []
-        rejected: List[Dict] = []
-        with progress.stage("int8 search (calibration, trials)") if spec.quant.max_drop_pp is not None \
-                else contextlib.nullcontext():
-            int8_plan = plan_int8(context, work, log)  # --max-drop: one search, handed to each int8 writer
-        # The fp32 ONNX is the reference every other artifact is made from: always first, always written.
-        for fmt in (Format.ONNX,) + tuple(f for f in spec.formats if f != Format.ONNX):
-            _produce_format(context, fmt, work, artifacts, rejected, log, int8_plan, progress)
+        with contextlib.ExitStack() as cleanup:
+            with progress.stage("ONNX export and reference outputs"):
+                context = _context(source, data_ref, train_raw, preprocess, spec, work / "model.fp32.onnx", log,
+                                   cleanup)
+            context.progress = progress  # the bars of the stages that iterate (calibration, trials, eval images)
+            artifacts: List[Dict] = []
+            rejected: List[Dict] = []
+            with progress.stage("int8 search (calibration, trials)") if spec.quant.max_drop_pp is not None \
+                    else contextlib.nullcontext():
+                int8_plan = plan_int8(context, work, log)  # --max-drop: one search, handed to each int8 writer
+            # The fp32 ONNX is the reference every other artifact is made from: always first, always written.
+            for fmt in (Format.ONNX,) + tuple(f for f in spec.formats if f != Format.ONNX):
+                _produce_format(context, fmt, work, artifacts, rejected, log, int8_plan, progress)
         with progress.stage("probes (device peak GMAC/s)"):
             probes = build_probes(work, [fmt.value for fmt in spec.formats], log)
         np.savez_compressed(work / EVAL_FILE, images=context.eval_set.images, labels=context.eval_set.labels)
@@ -117,7 +121,7 @@ def _produce_format(context: ExportContext, fmt: Format, work: Path, artifacts: 
             rejected.append(_rejection(fmt, precision, _reason(exc)))
         log(f"  {fmt.value}: {_reason(exc)}")
         return
-    setup_seconds = time.perf_counter() - tick
+    setup_seconds = getattr(writer, "setup_seconds", None) or time.perf_counter() - tick
     try:
         for precision in progress.bar(precisions, desc=f"{fmt.value} precisions", unit="artifact"):
             with progress.stage(f"{fmt.value}-{precision.value}"):
@@ -140,7 +144,7 @@ def _produce(context: ExportContext, writer, fmt: Format, precision: Precision, 
         plan = {"int8_plan": int8_plan} if precision == Precision.INT8 and int8_plan is not None else {}
         with stage_limit(f"{fmt.value}-{precision.value}"), progress.stage("write"):  # a stalled converter
             written = writer.write(precision, path, **plan)
-        seconds = time.perf_counter() - tick + setup_seconds
+        seconds = (time.perf_counter() - tick if written.seconds is None else written.seconds) + setup_seconds
         if fmt == Format.ONNX and precision == Precision.FP32:
             seconds += context.source.provenance.get("onnx_export_seconds", 0.0)
         with progress.stage(f"gate on {len(context.eval_inputs)} eval images"):
@@ -206,12 +210,15 @@ def _rejection(fmt: Format, precision: Precision, reason: str) -> Dict:
 
 
 def _context(source: ModelSource, data_ref: str, train_raw: ImageSet, preprocess: Preprocess, spec: ExportSpec,
-             fp32_path: Path, log: Log) -> ExportContext:
+             fp32_path: Path, log: Log, cleanup: contextlib.ExitStack) -> ExportContext:
     size = tuple(preprocess.input_size)
     train_set = resize_images(train_raw, size, preprocess.channels)
     eval_set = resize_images(load_split(data_ref, "test"), size, preprocess.channels).sample(spec.eval_size, spec.seed)
     class_names = source.class_names or train_set.class_names
     module = _torch_module(source, len(class_names), preprocess.channels, spec.seed)
+    worker = _start_tflite_worker(spec, source, module, fp32_path.parent / ".tflite-worker")
+    if worker is not None:
+        cleanup.callback(worker.close)  # on any way out, the worker ends and its folder goes
     if not source.trained:
         log(f"warning: {source.name} has random weights (no --checkpoint): timings are valid, accuracy is not")
     if module is not None:
@@ -221,22 +228,43 @@ def _context(source: ModelSource, data_ref: str, train_raw: ImageSet, preprocess
         source.provenance["onnx_export_seconds"] = round(time.perf_counter() - tick, 2)
     else:
         _prepare_user_onnx(source, preprocess, fp32_path)
+    quant = spec.quant
+    pool = normalise(train_set.sample(quant.calibration_size + quant.selection_size, spec.seed + 1).images, preprocess)
+    calibration = pool[:quant.calibration_size]
+    if worker is not None:
+        worker.submit(fp32_path, layout=spec.layout.value, calibration=calibration[:quant.tflite_calibration_size],
+                      mean=preprocess.mean, std=preprocess.std, simplify=module is None,
+                      precisions=[p.value for p in spec.precisions_for(Format.TFLITE)])
     eval_inputs = normalise(eval_set.images, preprocess)
-    reference = torch_logits(module, eval_inputs) if module is not None else onnx_logits(fp32_path, eval_inputs)
+    threads = 1 if worker is not None and worker.running() else 0  # as `ExportContext.threads`
+    reference = torch_logits(module, eval_inputs, threads=threads) if module is not None \
+        else onnx_logits(fp32_path, eval_inputs, threads=threads)
     if reference.ndim != 2 or reference.shape[1] < len(class_names):
         raise EdgebenchError(f"{source.name} outputs shape {list(reference.shape)} but the data has "
                              f"{len(class_names)} classes: pass --data with the model's own data set")
     if not np.isfinite(reference).all():
         raise EdgebenchError(f"{source.name} outputs NaN or infinity on the eval images: its weights are not "
                              "usable (was it trained with a diverging loss?)")
-    quant = spec.quant
-    pool = normalise(train_set.sample(quant.calibration_size + quant.selection_size, spec.seed + 1).images, preprocess)
-    calibration = pool[:quant.calibration_size]
     selection = pool[quant.calibration_size:] if len(pool) > len(calibration) else calibration
     return ExportContext(source=source, module=module, preprocess=preprocess, class_names=tuple(class_names),
                          eval_set=eval_set, eval_inputs=eval_inputs, reference=reference,
                          reference_name="torch" if module is not None else "onnx-fp32", calibration=calibration,
-                         selection=selection, spec=spec, fp32_onnx=fp32_path)
+                         selection=selection, spec=spec, fp32_onnx=fp32_path, tflite_worker=worker)
+
+
+def _start_tflite_worker(spec: ExportSpec, source: ModelSource, module, job: Path):
+    """The TFLite branch's worker, started where it pays (`edgebench.export.tflite.worker`); None otherwise."""
+    if Format.TFLITE not in spec.formats:
+        return None
+    precisions = spec.precisions_for(Format.TFLITE)
+    budget = spec.quant.max_drop_pp is not None and Precision.INT8 in precisions
+    if module is not None:  # fp32 weights: about what the ONNX file will weigh
+        size = 4 * sum(int(p.numel()) for p in module.parameters()) if hasattr(module, "parameters") else 0
+    else:
+        size = Path(source.onnx_path).stat().st_size if source.onnx_path else 0
+    if not tflite_worker.wanted(precisions, size, budget):
+        return None
+    return tflite_worker.TfliteWorker.start(job)
 
 
 def _prepare_user_onnx(source: ModelSource, preprocess: Preprocess, fp32_path: Path) -> None:

@@ -10,6 +10,7 @@ from typing import Callable, Optional
 from edgebench.errors import EdgebenchError
 from edgebench.export.context import ExportContext
 from edgebench.export.int8.plan import MixedPlan
+from edgebench.export.int8.quantizer import CALIBRATION_BATCH
 from edgebench.export.int8.search import EvalSet, mixed_int8
 from edgebench.export.onnx_float import onnx_io
 from edgebench.export.spec import Precision
@@ -33,7 +34,7 @@ def int8_plan(context: ExportContext, work: Path, log: Log) -> Optional[MixedPla
             return mixed_int8(
                 context.fp32_onnx, calibration=context.calibration,
                 eval_set=EvalSet(inputs=context.eval_inputs, labels=context.eval_set.labels), spec=spec.quant,
-                max_drop_pp=max_drop_pp, input_name=model_input["name"], batch_size=fixed_batch or 32,
+                max_drop_pp=max_drop_pp, input_name=model_input["name"], batch_size=fixed_batch or CALIBRATION_BATCH,
                 work=Path(tmp), torch_layers=context.fp32_layers(), log=log, progress=context.progress)
         except Exception as exc:  # quantizers and runtimes raise many types: each costs the int8 artifacts only
             reason = str(exc) if isinstance(exc, EdgebenchError) else \

@@ -23,6 +23,7 @@ class Written:
     input: dict
     output: dict
     quantization: Optional[dict]
+    seconds: Optional[float] = None  # the writer's own seconds where the work ran elsewhere (a worker process)
 
 
 class ArtifactWriter(Protocol):

@@ -14,6 +14,7 @@ import numpy as np
 from edgebench.errors import EdgebenchError
 from edgebench.export.context import ExportContext
 from edgebench.export.int8.plan import MixedPlan, MixedRefused
+from edgebench.export.int8.quantizer import CALIBRATION_BATCH
 from edgebench.export.onnx_float import onnx_io
 from edgebench.export.onnx_int8 import quantize
 from edgebench.export.spec import Layout, Precision
@@ -47,10 +48,12 @@ class OnnxWriter:
         model_input = onnx_io(context.fp32_onnx)[0]
         fixed_batch = model_input["shape"][0] if model_input["shape"][0] > 0 else None
         return quantize(context.fp32_onnx, path, context.calibration, context.selection, context.spec.quant,
-                        model_input["name"], fixed_batch or 32, log=self.log, progress=context.progress)
+                        model_input["name"], fixed_batch or CALIBRATION_BATCH, log=self.log, progress=context.progress,
+                        threads=context.threads)
 
     def logits(self, path: Path, inputs_nchw: np.ndarray) -> np.ndarray:
-        return counted_logits(self.context.progress, "eval images", onnx_logits, path, inputs_nchw)
+        return counted_logits(self.context.progress, "eval images", onnx_logits, path, inputs_nchw,
+                              threads=self.context.threads())
 
     def close(self) -> None:
         pass

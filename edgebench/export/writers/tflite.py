@@ -30,31 +30,56 @@ class TfliteWriter:
         self.work = work / ".tflite-work"
         self.layout = spec.layout
         self.calibration = context.calibration[:spec.quant.tflite_calibration_size]
+        self.worker = context.tflite_worker  # the branch already running beside the ONNX stages, if it is
+        self.setup_seconds: Optional[float] = None  # onnx2tf's own seconds where it ran in the worker
+        self._converter: Optional[TfliteConverter] = None
         log(f"converting to TFLite ({', '.join(p.value for p in spec.precisions_for(Format.TFLITE))}; "
-            f"{self.layout.value} input) with onnx2tf ...")
+            f"{self.layout.value} input) with onnx2tf{' (in the worker process)' if self.worker else ''} ...")
+        if self.worker is not None:
+            facts = self.worker.setup()
+            self._worker_fixes, self.setup_seconds = dict(facts["fixes"]), float(facts["seconds"])
+            context.progress.record("onnx2tf in the worker process", self.setup_seconds)
+        else:
+            self._converter = self._new_converter()  # onnx2tf now: a failure here costs the format only
+
+    @property
+    def converter(self) -> TfliteConverter:
+        """The in-process converter (onnx2tf once for every precision); built on first use where a worker wrote
+        the plain precisions."""
+        if self._converter is None:
+            self._converter = self._new_converter()
+        return self._converter
+
+    def _new_converter(self) -> TfliteConverter:
+        context = self.context
         # Graphs edgebench exported itself are already folded and simplified: onnxsim would only cost time
         # (about 9 s on ResNet-101). A user's ONNX file goes through it.
-        self.converter = TfliteConverter(context.fp32_onnx, self.work, self.layout, self.calibration,
-                                         context.preprocess.mean, context.preprocess.std,
-                                         simplify=context.module is None, progress=context.progress)
+        return TfliteConverter(context.fp32_onnx, self.work, self.layout, self.calibration, context.preprocess.mean,
+                               context.preprocess.std, simplify=context.module is None, progress=context.progress)
 
     def write(self, precision: Precision, path: Path, int8_plan: Optional[MixedPlan] = None) -> Written:
-        mixed_precision = None
+        mixed_precision, seconds = None, None
         if precision == Precision.INT8 and int8_plan is not None:
             model, mixed_precision = self._within_budget(int8_plan)
+            write_bytes(path, model)
+        elif self.worker is not None:
+            seconds = float(self.worker.take(precision.value, path)["seconds"])
+            self.context.progress.record(f"{precision.value} in the worker process", seconds)
         else:
-            model = self.converter.convert(precision)
-        write_bytes(path, model)
+            write_bytes(path, self.converter.convert(precision))
         io_facts = tflite_io(path)
         quantization = {
-            "tool": "tensorflow.lite.TFLiteConverter", "graph": "onnx2tf", "graph_fixes": dict(self.converter.fixes),
+            "tool": "tensorflow.lite.TFLiteConverter", "graph": "onnx2tf", "graph_fixes": self._fixes(),
             "calibration_images": int(len(self.calibration)) if precision == Precision.INT8 else 0,
             "input": io_facts["input_quantization"], "output": io_facts["output_quantization"],
         }
         if mixed_precision is not None:
             quantization["mixed_precision"] = mixed_precision
         return Written(input={**io_facts["input"], "layout": self.layout.value}, output=io_facts["output"],
-                       quantization=quantization)
+                       quantization=quantization, seconds=seconds)
+
+    def _fixes(self) -> dict:
+        return dict(self._worker_fixes if self.worker is not None else self.converter.fixes)
 
     def _within_budget(self, plan: MixedPlan):
         if plan.error is not None:  # the search could not run: there is no ranking to follow
@@ -70,4 +95,7 @@ class TfliteWriter:
                               layout=self.layout)
 
     def close(self) -> None:
-        self.converter.close()
+        if self.worker is not None:
+            self.worker.close()
+        if self._converter is not None:
+            self._converter.close()
