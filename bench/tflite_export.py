@@ -46,8 +46,9 @@ def speed(model: str, work: Path) -> None:
     ]))
     stages = read_manifest(work / "ours").get("stage_times") or []
     print(f"\n### Where edgebench's {ours:.1f} s went (the manifest's stage times)\n")
-    print(table(["stage", "seconds"], [["  " * s.get("depth", 0) + s["stage"], f"{s['seconds']:.1f}"]
-                                       for s in stages]))
+    print(table(["stage", "seconds"], [["  " * s.get("depth", 0) + s["stage"]
+                                        + (" (beside the ONNX stages)" if s.get("elsewhere") else ""),
+                                        f"{s['seconds']:.1f}"] for s in stages]))
 
 
 def precision_table(work: Path) -> None:
