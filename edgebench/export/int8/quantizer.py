@@ -110,8 +110,8 @@ def calibrate(prepared: Path, reader: ArrayCalibrationReader, method, cache: Pat
     """ONNX Runtime's calibrator over the tensors `quantize_static` calibrates by default (the inputs and outputs
     of every op type it can quantize), its ranges saved to `cache` in the format `quantize_static` reads."""
     import onnxruntime as ort  # onnxruntime: heavy, loaded only when this runs
-    from onnxruntime.quantization.calibrate import create_calibrator, save_tensors_data
-    from onnxruntime.quantization.registry import QDQRegistry, QLinearOpsRegistry
+    from onnxruntime.quantization.calibrate import create_calibrator, save_tensors_data  # onnxruntime: heavy
+    from onnxruntime.quantization.registry import QDQRegistry, QLinearOpsRegistry  # onnxruntime: heavy
 
     calibrator = create_calibrator(Path(prepared), sorted(set(QLinearOpsRegistry) | set(QDQRegistry)),
                                    augmented_model_path=str(augmented), calibrate_method=method)

@@ -35,7 +35,11 @@ from typing import Dict, Optional, Sequence
 
 import numpy as np
 
-from edgebench.errors import BadOptionError, EdgebenchError, WriteError
+from edgebench.errors import BadOptionError, EdgebenchError, WriteError, require
+from edgebench.export.spec import Layout, Precision
+from edgebench.export.tflite.convert import TfliteConverter
+from edgebench.export.watchdog import stage_limit
+from edgebench.fileio import raise_if_write_error, write_bytes, write_json
 
 VARIABLE = "EDGEBENCH_TFLITE_WORKER"
 SETTINGS = ("auto", "on", "off")
@@ -151,8 +155,6 @@ def _last_line(log: Path) -> str:
 # ---- the worker process ----------------------------------------------------------------------------------------
 
 def _failure(exc: Exception) -> Dict:
-    from edgebench.fileio import raise_if_write_error
-
     try:
         raise_if_write_error(exc)
     except WriteError as write:
@@ -174,11 +176,6 @@ def _one_core() -> None:
 def run(job: Path, parent: int) -> None:
     """The worker's whole life: its libraries loaded, the job awaited, onnx2tf once, then each precision, each
     reported as it ends."""
-    from edgebench.errors import require
-    from edgebench.export.spec import Layout, Precision
-    from edgebench.export.tflite.convert import TfliteConverter
-    from edgebench.export.watchdog import stage_limit
-    from edgebench.fileio import write_bytes, write_json
 
     _one_core()
     for module in ("tensorflow", "onnx2tf"):  # while the host exports the model to ONNX
