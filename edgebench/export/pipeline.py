@@ -264,7 +264,10 @@ def _start_tflite_worker(spec: ExportSpec, source: ModelSource, module, job: Pat
         size = Path(source.onnx_path).stat().st_size if source.onnx_path else 0
     if not tflite_worker.wanted(precisions, size, budget):
         return None
-    return tflite_worker.TfliteWorker.start(job)
+    try:
+        return tflite_worker.TfliteWorker.start(job)
+    except OSError:  # no Python to start (an embedded interpreter): the branch runs in process, as for a small model
+        return None
 
 
 def _prepare_user_onnx(source: ModelSource, preprocess: Preprocess, fp32_path: Path) -> None:

@@ -197,6 +197,8 @@ def run(job: Path, parent: int) -> None:
     write_json(job / SETUP_FILE, {"seconds": round(time.perf_counter() - started, 3), "fixes": dict(converter.fixes)})
     try:
         for name in spec["precisions"]:
+            if os.getppid() != parent:  # the export is gone: no one will take the rest
+                return
             started = time.perf_counter()
             report: Dict = {}
             try:
