@@ -128,3 +128,20 @@ def _alive(pid: int) -> bool:
             return handle.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has ended
     except OSError:
         return False
+
+
+@pytest.mark.slow
+def test_a_large_zoo_model_takes_the_worker_by_default(tmp_path):
+    """vgg19 (about 80 MiB of fp32 weights) under the default `auto`: the TFLite branch ran in the worker, and its
+    artifact passed the same gate."""
+    out = tmp_path / "bundle"
+    env = {key: value for key, value in os.environ.items() if key != "EDGEBENCH_TFLITE_WORKER"}
+    done = subprocess.run([EDGEBENCH, "export", "--int8", "vgg19", "--calibration-size", "32", "--eval-size", "64",
+                           "--quiet", "--out", str(out)], capture_output=True, text=True, cwd=ROOT, timeout=1200,
+                          env=env)
+    assert done.returncode == 0, done.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert [a["name"] for a in manifest["artifacts"]] == ["onnx-fp32", "onnx-int8", "tflite-int8"]
+    elsewhere = [s["stage"] for s in manifest["stage_times"] if s.get("elsewhere")]
+    assert elsewhere == ["onnx2tf in the worker process", "int8 in the worker process"]
+    assert manifest["artifacts"][2]["gate"]["passed"] and (out / "model.int8.tflite").stat().st_size > 2**20
