@@ -5,7 +5,7 @@ reference, ONNX Runtime's calibration and gates) use every core but leave gaps. 
 starts with the export and loads TensorFlow and onnx2tf while the model is exported to ONNX; it converts as soon as
 the fp32 ONNX is written, and the TFLite writer takes its files when the export reaches them. The worker keeps to
 one core, and while it runs the host's runtimes use one thread (`ExportContext.threads`): two threads sharing the
-one free core wait on each other at every op (ResNet-101's fp32 gate took 21.0 s that way against 9.3 s alone).
+one free core wait on each other at every op (ResNet-101's onnx-fp32 stage took 21.0 s that way against 9.9 s alone).
 The worker runs the in-process path's code (`TfliteConverter`) under the same stage limits, and its .tflite files
 are the same bytes (tests/test_tflite_worker.py).
 
