@@ -6,8 +6,8 @@ from pathlib import Path
 import click
 
 from edgebench.cli.options import (FRACTION, INPUT_SIZE, MAX_DROP, NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT,
-                                   SEED, THREADS, comma_list, data_option, executor_option, out_option)
-from edgebench import progress as progress_module
+                                   SEED, THREADS, comma_list, data_option, executor_option, out_option, quiet_option,
+                                   reporter)
 from edgebench.errors import EdgebenchError
 from edgebench.export.spec import default_formats
 from edgebench.optimize.host import ModelInput
@@ -77,7 +77,7 @@ def _budget(ctx, param, value):
 @out_option("folder for the answer, the caches and the journal (default: optimize/MODEL)")
 @executor_option("where the host exports run: local (here, one at a time), process:N (N worker processes), "
                  "ray or ray:ADDRESS")
-@click.option("--quiet", is_flag=True, help="plain progress lines, no bars")
+@quiet_option()
 def command(model, target, devices_file, max_drop, objective, device_budget, stop, formats, precisions, threads,
             xnnpack, graph_optimization, checkpoint, data, input_size, channels, mean, std, eval_size,
             calibration_size, prune_spec, fine_tune_epochs, fine_tune_lr, seed, variants, variants_from, out,
@@ -102,7 +102,7 @@ def command(model, target, devices_file, max_drop, objective, device_budget, sto
                         objective=objective, budget_s=device_budget, stop_first=stop == "first", space=space,
                         out=Path(out) if out else Path("optimize") / name, executor=executor, prune=prune,
                         variants=study)
-    outcome = run_optimize(spec, progress_module.for_cli(quiet=quiet))
+    outcome = run_optimize(spec, reporter(quiet))  # on stdout, as every command's progress
     click.echo(outcome.answer_line)
     if outcome.interrupted is not None:
         raise outcome.interrupted
