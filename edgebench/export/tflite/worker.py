@@ -24,9 +24,11 @@ done or has failed, then PRECISION.json (and model.PRECISION.tflite) for each pr
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -164,6 +166,17 @@ def _failure(exc: Exception) -> Dict:
     return {"error": f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0][:240]}"}
 
 
+def _end_with_parent() -> None:
+    """On Linux the kernel sends this process SIGTERM when the export's process dies (killed with SIGKILL, say),
+    so a conversion under way stops at once; elsewhere the worker notices between steps."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def _one_core() -> None:
     """The worker keeps to the last core it may use: TensorFlow's thread pools would otherwise spread over the
     cores the host's one-threaded runtimes are using (ResNet-101's fp32 gate, one thread, took 23.7 s beside an
@@ -177,6 +190,9 @@ def run(job: Path, parent: int) -> None:
     """The worker's whole life: its libraries loaded, the job awaited, onnx2tf once, then each precision, each
     reported as it ends."""
 
+    _end_with_parent()
+    if os.getppid() != parent:  # gone before the line above took effect
+        return
     _one_core()
     for module in ("tensorflow", "onnx2tf"):  # while the host exports the model to ONNX
         require(module, "convert")
