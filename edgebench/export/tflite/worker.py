@@ -179,8 +179,8 @@ def _end_with_parent() -> None:
 
 def _one_core() -> None:
     """The worker keeps to the last core it may use: TensorFlow's thread pools would otherwise spread over the
-    cores the host's one-threaded runtimes are using (ResNet-101's fp32 gate, one thread, took 23.7 s beside an
-    unpinned worker against 16.5 s alone)."""
+    cores the host's one-threaded runtimes are using (ResNet-101's onnx-fp32 stage, on one thread, took 23.7 s beside
+    an unpinned worker and 20.9 s beside a pinned one)."""
     cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     if len(cores) > 1:
         os.sched_setaffinity(0, {cores[-1]})
@@ -189,7 +189,6 @@ def _one_core() -> None:
 def run(job: Path, parent: int) -> None:
     """The worker's whole life: its libraries loaded, the job awaited, onnx2tf once, then each precision, each
     reported as it ends."""
-
     _end_with_parent()
     if os.getppid() != parent:  # gone before the line above took effect
         return
