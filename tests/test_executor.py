@@ -106,6 +106,34 @@ def test_process_runs_tasks_in_parallel_workers_and_does_not_retry_a_task_error(
     assert all(o.node.endswith(f"pid {o.value['pid']}") for o in outcomes if o.ok)
 
 
+@dataclass(frozen=True, kw_only=True)
+class Write:
+    path: str
+    errno: int = 28  # ENOSPC
+
+
+def write_into(job: Write) -> None:
+    """A task whose write fails as a full disk does (the OSError raw, as a library would let it through)."""
+    raise OSError(job.errno, os.strerror(job.errno), job.path)
+
+
+@pytest.mark.parametrize("executor", ["local", "process:2"])
+def test_a_failed_write_is_marked_and_stops_the_caller_that_asks(tmp_path, executor):
+    from edgebench.errors import WriteError
+    from edgebench.executor.outcome import stop_on_write_failure
+
+    jobs = [Write(path=str(tmp_path / "full.pt")), Write(path=str(tmp_path / "other.pt"), errno=2)]  # ENOENT
+    with make_executor(executor) as runner:
+        outcomes = sorted(runner.map(write_into, jobs, names=["full", "missing"]), key=lambda o: o.index)
+    full, missing = outcomes
+    assert full.write_failed and full.error == f"cannot write {tmp_path / 'full.pt'}: no space left on the device"
+    assert full.detail is None  # said in one line, no traceback kept
+    assert not missing.write_failed and missing.error.startswith("FileNotFoundError: ")
+    with pytest.raises(WriteError, match=r"^cannot write .*full\.pt: no space left on the device$"):
+        stop_on_write_failure(full)
+    assert stop_on_write_failure(missing) is missing
+
+
 def test_process_reruns_the_task_of_a_killed_worker(tmp_path):
     jobs = [Job(number=5, folder=str(tmp_path), die_once=True), Job(number=6, folder=str(tmp_path))]
     with make_executor("process:2") as executor:

@@ -14,6 +14,7 @@ from edgebench.ablation.task import SETTINGS_FILE, VariantTask, log_path, record
 from edgebench.errors import EdgebenchError
 from edgebench.executor import make_executor
 from edgebench.executor.display import follow
+from edgebench.executor.outcome import stop_on_write_failure
 from edgebench.fileio import os_errors_named, write_bytes, write_json, write_text
 from edgebench.progress import Progress, through
 
@@ -128,7 +129,7 @@ def _run_variants(spec: AblationSpec, out: Path, todo: List[str], executor: str,
         for outcome in follow(runner.map(task_fn, tasks, names=todo, cpus=1, gpus=gpus), total=len(todo),
                               slots=runner.slots, note=log, what="variant"):
             advance()
-            if outcome.ok:
+            if stop_on_write_failure(outcome).ok:  # a full disk stops the sweep: every variant would fail so
                 rows[outcome.name] = outcome.value
             else:
                 failed.append(f"{outcome.name}: {outcome.error}")

@@ -8,8 +8,10 @@ processes here) or `ray[:ADDRESS]` (a Ray cluster).
             outcome.name, outcome.value, outcome.error, outcome.node
 
 `fn` is a picklable top-level function of one keyword-only dataclass spec; outcomes come as tasks finish.
-A task's exception is that task's outcome (`error`, one line) and is not retried; a lost worker or node
-reruns the task (it resumes from what it wrote). Ctrl-C stops every running task."""
+A task's exception is that task's outcome (`error`, one line) and is not retried; a failed write (a full disk) is
+marked `write_failed`, and `outcome.stop_on_write_failure` raises it again where the caller would otherwise go on to
+the next task; a lost worker or node reruns the task (it resumes from what it wrote). Ctrl-C stops every running
+task."""
 
 from __future__ import annotations
 

@@ -72,13 +72,13 @@ class RayExecutor(Executor):
                 ready, _ = ray.wait(list(pending), num_returns=1)
                 index = pending.pop(ready[0])
                 try:
-                    value, error, detail, seconds, node = ray.get(ready[0])
+                    value, error, detail, seconds, write_failed, node = ray.get(ready[0])
                 except RayError as exc:  # the worker or node was lost more than MAX_RETRIES times
                     yield Outcome(name=labels[index], index=index, attempts=MAX_RETRIES + 1,
                                   error=f"lost its worker {MAX_RETRIES + 1} times: {type(exc).__name__}")
                     continue
                 yield Outcome(name=labels[index], index=index, value=value, error=error, detail=detail, node=node,
-                              seconds=seconds)
+                              seconds=seconds, write_failed=write_failed)
         finally:
             for ref in pending:  # Ctrl-C or the caller stopped reading: nothing keeps running
                 ray.cancel(ref, force=True)

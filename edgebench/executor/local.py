@@ -15,5 +15,6 @@ class LocalExecutor(Executor):
             cpus: float = 1, gpus: float = 0) -> Iterator[Outcome]:
         items = list(items)
         for index, name in enumerate(task_names(items, names)):
-            value, error, detail, seconds = call_task(fn, items[index])
-            yield Outcome(name=name, index=index, value=value, error=error, detail=detail, seconds=seconds)
+            value, error, detail, seconds, write_failed = call_task(fn, items[index])
+            yield Outcome(name=name, index=index, value=value, error=error, detail=detail, seconds=seconds,
+                          write_failed=write_failed)

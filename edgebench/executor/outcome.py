@@ -9,7 +9,8 @@ import traceback
 from dataclasses import dataclass
 from typing import Any, Callable, List, Optional, Sequence, Tuple
 
-from edgebench.errors import EdgebenchError
+from edgebench.errors import EdgebenchError, WriteError
+from edgebench.fileio import raise_if_write_error
 
 # A task whose worker (process or node) dies is started again this many times, then reported as failed.
 MAX_RETRIES = 3
@@ -28,6 +29,7 @@ class Outcome:
     node: str = "here"
     seconds: float = 0.0  # the task's own run time on its worker
     attempts: int = 1
+    write_failed: bool = False  # the task could not write its output (a full disk): every later task would fail too
 
     @property
     def ok(self) -> bool:
@@ -48,16 +50,27 @@ def host_node() -> str:
     return f"{socket.gethostname()} pid {os.getpid()}"
 
 
-def call_task(fn: Callable[..., Any], spec: Any) -> Tuple[Any, Optional[str], Optional[str], float]:
-    """Run one task: (value, error line, traceback, seconds). A task's exception is its result, never retried;
-    KeyboardInterrupt and the like (BaseException) pass through and cancel the run."""
+def call_task(fn: Callable[..., Any], spec: Any) -> Tuple[Any, Optional[str], Optional[str], float, bool]:
+    """Run one task: (value, error line, traceback, seconds, whether a write failed). A task's exception is its
+    result, never retried; KeyboardInterrupt and the like (BaseException) pass through and cancel the run."""
     started = time.perf_counter()
     try:
         value = fn(spec)
     except Exception as exc:  # any exception of the task is that task's failure, reported and not retried
+        try:
+            raise_if_write_error(exc)  # a full disk, said as such (a converter may have wrapped it)
+        except WriteError as write:
+            return None, str(write), None, time.perf_counter() - started, True
         detail = None if isinstance(exc, EdgebenchError) else traceback.format_exc()
-        return None, one_line(exc), detail, time.perf_counter() - started
-    return value, None, None, time.perf_counter() - started
+        return None, one_line(exc), detail, time.perf_counter() - started, False
+    return value, None, None, time.perf_counter() - started, False
+
+
+def stop_on_write_failure(outcome: Outcome) -> Outcome:
+    """The outcome, or its WriteError raised: a caller that lets one task fail and goes on stops on a full disk."""
+    if outcome.write_failed:
+        raise WriteError(outcome.error)
+    return outcome
 
 
 def task_names(items: Sequence[Any], names: Optional[Sequence[str]]) -> List[str]:

@@ -56,9 +56,9 @@ class ProcessExecutor(Executor):
                 if result is None:
                     lost.append(index)
                     continue
-                value, error, detail, seconds, node = result
+                value, error, detail, seconds, write_failed, node = result
                 yield Outcome(name=labels[index], index=index, value=value, error=error, detail=detail, node=node,
-                              seconds=seconds, attempts=attempts[index])
+                              seconds=seconds, attempts=attempts[index], write_failed=write_failed)
             todo = []
             for index in sorted(lost):
                 if attempts[index] > MAX_RETRIES:

@@ -11,6 +11,7 @@ from edgebench.devices.local import run_agent_here
 from edgebench.errors import EdgebenchError
 from edgebench.executor import make_executor
 from edgebench.executor.display import follow
+from edgebench.executor.outcome import stop_on_write_failure
 from edgebench.export.manifest import read_manifest
 from edgebench.export.pipeline import export_bundle
 from edgebench.export.spec import ExportSpec, Format, Precision
@@ -91,7 +92,7 @@ def _export_all(summary: Dict, out: Path, formats: Tuple[Format, ...], executor:
         for outcome in follow(runner.map(export_iteration, tasks, names=names), total=len(tasks),
                               slots=runner.slots, note=log, what="export of"):
             advance()
-            if not outcome.ok:
+            if not stop_on_write_failure(outcome).ok:  # a full disk stops the exports: each would fail so
                 failed.append(f"{outcome.name}: {outcome.error}")
     if failed:
         raise EdgebenchError(f"{len(failed)} of {len(tasks)} exports failed ({'; '.join(failed)})")
